@@ -1,0 +1,87 @@
+// The public contract of the gfs client library. The FUSE mount, the CLI, the benchmark and
+// the tests program against this; `GfsClient` (client.ts) implements it.
+import type { Attr__Output, StatFsReply__Output, Timespec } from '../generated/gfs/index.js';
+
+export type Attr = Attr__Output;
+export type StatFs = StatFsReply__Output;
+
+/** Identity a namespace operation is done as (the FUSE caller's uid/gid). */
+export interface Cred {
+  uid: number;
+  gid: number;
+  groups?: number[];
+}
+
+/** A time to set: 'now' (UTIME_NOW), or an exact instant with nanoseconds. Absent = UTIME_OMIT. */
+export type TimeArg = 'now' | { sec: number; nsec: number };
+
+export interface SetAttrChanges {
+  mode?: number; // permission bits (07777)
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: TimeArg;
+  mtime?: TimeArg;
+}
+
+export interface DirEntry {
+  name: string;
+  attr: Attr;
+}
+
+/** A file is addressed by path, or by inode number once open (survives rename and unlink). */
+export type Target = string | number;
+
+export interface WriteOptions {
+  /** Data is on every replica's disk (fdatasync) before the call resolves. */
+  sync?: boolean;
+}
+
+export interface GfsClientApi {
+  readonly clientId: string;
+
+  getattr(target: Target): Promise<Attr>;
+  readdir(path: string): Promise<DirEntry[]>;
+  mkdir(path: string, mode: number, cred?: Cred): Promise<Attr>;
+  create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean }): Promise<Attr>;
+  mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
+  unlink(path: string, cred?: Cred): Promise<void>;
+  rmdir(path: string, cred?: Cred): Promise<void>;
+  /** flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically. */
+  rename(src: string, dst: string, flags?: number, cred?: Cred): Promise<void>;
+  link(existing: string, newPath: string, cred?: Cred): Promise<Attr>;
+  symlink(target: string, path: string, cred?: Cred): Promise<Attr>;
+  readlink(path: string): Promise<string>;
+  setattr(target: Target, changes: SetAttrChanges, cred?: Cred): Promise<Attr>;
+  truncate(target: Target, size: number, cred?: Cred): Promise<Attr>;
+  statfs(): Promise<StatFs>;
+
+  /** flags: 1 = XATTR_CREATE, 2 = XATTR_REPLACE. */
+  setxattr(target: Target, name: string, value: Buffer, flags?: number, cred?: Cred): Promise<void>;
+  getxattr(target: Target, name: string): Promise<Buffer>; // ENODATA when absent
+  listxattr(target: Target): Promise<string[]>;
+  removexattr(target: Target, name: string, cred?: Cred): Promise<void>;
+
+  /** Registers an open handle with the master, so an unlinked file lives until release. */
+  open(target: Target, flags?: number, cred?: Cred): Promise<Attr>;
+  release(ino: number): Promise<void>;
+
+  /** Reads up to `length` bytes; short only at end of file; holes read as zeros. */
+  read(ino: number, offset: number, length: number): Promise<Buffer>;
+  /** Writes to every replica and then records the new size/mtime on the master. */
+  write(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<Attr>;
+  /**
+   * Writes to every replica without telling the master the new size (write-back batching);
+   * follow with commitWrite(ino, end) to make the size visible.
+   */
+  writeData(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<void>;
+  commitWrite(ino: number, end: number): Promise<Attr>;
+  /** Atomically reserves [size, size+len) on the master and writes there; returns the offset. */
+  append(ino: number, data: Buffer): Promise<number>;
+  /** Everything written to the file so far is on the disks of all its replicas. */
+  fsync(ino: number): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+export type { Timespec };
