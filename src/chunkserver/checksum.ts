@@ -1,0 +1,45 @@
+// Per-block CRC32 checksums of chunk data (zlib.crc32, one value per CHECKSUM_BLOCK bytes).
+// A chunk whose length ends mid-block checksums just the bytes present in its last block.
+import { crc32 } from 'node:zlib';
+import { CHECKSUM_BLOCK } from '../common/limits.js';
+
+export const BLOCK = CHECKSUM_BLOCK;
+
+export function crcOf(buf: Uint8Array): number {
+  return crc32(buf) >>> 0;
+}
+
+/** Number of checksum blocks a chunk of `length` bytes has. */
+export function blockCount(length: number): number {
+  return Math.ceil(length / BLOCK);
+}
+
+/** Byte range [start, end) of block `b` in a chunk of `length` bytes. */
+export function blockRange(b: number, length: number): [number, number] {
+  const start = b * BLOCK;
+  return [start, Math.min(start + BLOCK, length)];
+}
+
+const zeroCrcs = new Map<number, number>();
+
+/** CRC of `n` zero bytes (cached: gaps and grown regions are all zeros). */
+export function zeroCrc(n: number): number {
+  let c = zeroCrcs.get(n);
+  if (c === undefined) {
+    c = crcOf(Buffer.alloc(n));
+    if (zeroCrcs.size < 64) zeroCrcs.set(n, c);
+  }
+  return c;
+}
+
+/**
+ * Verifies the blocks of `buf`, which holds chunk bytes starting at block `firstBlock` (so
+ * `buf` begins on a block boundary). Returns the index of the first bad block, or -1.
+ */
+export function firstBadBlock(buf: Uint8Array, firstBlock: number, crcs: Uint32Array): number {
+  for (let off = 0, b = firstBlock; off < buf.length; off += BLOCK, b++) {
+    const piece = buf.subarray(off, Math.min(off + BLOCK, buf.length));
+    if (b >= crcs.length || crcOf(piece) !== crcs[b]) return b;
+  }
+  return -1;
+}

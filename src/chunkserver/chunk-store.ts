@@ -1,0 +1,452 @@
+// Chunks on local disk: `<dataDir>/chunks/<hh>/<handle>.chunk` (the bytes, grown as written)
+// and `<handle>.meta` (version, length, per-block CRC32; see chunk-meta.ts). Every read
+// verifies the blocks it touches; a bad block marks the chunk corrupt (never served again,
+// reported in the next heartbeat). Mutations of one chunk are serialised by an exclusive lock,
+// reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
+import { mkdir, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import pLimit from 'p-limit';
+import { GfsError } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import type { ChunkReport } from '../generated/gfs/index.js';
+import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
+import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
+import { KeyedRwLock } from './chunk-locks.js';
+import { FileCache } from './file-cache.js';
+import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
+
+/** Chunks whose checksum arrays stay in memory (each at most 4 KiB for a 64 MiB chunk). */
+export const CRC_CACHE_CHUNKS = 4096;
+/** Meta files read in parallel while scanning the data directory at start-up. */
+const SCAN_CONCURRENCY = 16;
+
+interface ChunkState {
+  version: number;
+  length: number;
+  corrupt: boolean;
+}
+
+export interface WriteOptions {
+  /** Create the chunk at the request's version when this server does not have it. */
+  create: boolean;
+  /** fdatasync data and meta before returning. */
+  sync: boolean;
+}
+
+function ioError(err: unknown, what: string): GfsError {
+  if (err instanceof GfsError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const msg = `${what}: ${(err as Error)?.message ?? String(err)}`;
+  return new GfsError(code === 'ENOSPC' ? 'ENOSPC' : 'EIO', msg);
+}
+
+async function readFull(fh: FileHandle, pos: number, n: number): Promise<Buffer> {
+  const buf = Buffer.alloc(n); // zeros past EOF, so a short file fails its checksums
+  let got = 0;
+  while (got < n) {
+    const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf;
+}
+
+async function writeFull(fh: FileHandle, data: Uint8Array, pos: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, pos + done);
+    done += bytesWritten;
+  }
+}
+
+export class ChunkStore {
+  readonly chunksDir: string;
+  private readonly chunks = new Map<number, ChunkState>();
+  private readonly crcCache = new LRUCache<number, Uint32Array>({ max: CRC_CACHE_CHUNKS });
+  private readonly files = new FileCache();
+  private readonly locks = new KeyedRwLock<number>();
+  private readonly pendingCorrupt = new Set<number>();
+  private readonly madeDirs = new Set<string>();
+  private usedBytes = 0;
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly log: Logger,
+  ) {
+    this.chunksDir = join(dataDir, 'chunks');
+  }
+
+  /** Opens (creating if needed) the store in dataDir and loads every chunk's meta. */
+  static async open(dataDir: string, log: Logger = silentLogger): Promise<ChunkStore> {
+    const store = new ChunkStore(dataDir, log);
+    await mkdir(store.chunksDir, { recursive: true });
+    await store.scan();
+    return store;
+  }
+
+  // ------------------------------------------------------------------ paths
+
+  private shardDir(h: number): string {
+    return join(this.chunksDir, (h % 256).toString(16).padStart(2, '0'));
+  }
+  chunkPath(h: number): string {
+    return join(this.shardDir(h), `${h}.chunk`);
+  }
+  metaPath(h: number): string {
+    return join(this.shardDir(h), `${h}.meta`);
+  }
+
+  private async scan(): Promise<void> {
+    const limit = pLimit(SCAN_CONCURRENCY);
+    const jobs: Promise<void>[] = [];
+    for (const shard of await readdir(this.chunksDir)) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      const dir = join(this.chunksDir, shard);
+      this.madeDirs.add(dir);
+      const names = await readdir(dir);
+      const metas = new Set<number>();
+      for (const name of names) {
+        const m = /^(\d+)\.meta(\.tmp)?$/.exec(name);
+        if (!m) continue;
+        const h = Number(m[1]);
+        if (m[2]) {
+          jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
+        } else if (Number.isSafeInteger(h) && h > 0 && this.shardDir(h) === dir) {
+          metas.add(h);
+          jobs.push(limit(() => this.loadMeta(h)));
+        }
+      }
+      for (const name of names) {
+        const m = /^(\d+)\.chunk$/.exec(name);
+        if (m && !metas.has(Number(m[1]))) {
+          // Data without meta: a create or delete cut short. Nothing can vouch for it.
+          this.log.warn({ file: name }, 'removing chunk file without meta');
+          jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
+        }
+      }
+    }
+    await Promise.all(jobs);
+    this.log.info({ chunks: this.chunks.size, used: this.usedBytes }, 'chunk store loaded');
+  }
+
+  private async loadMeta(h: number): Promise<void> {
+    try {
+      const meta = await readMetaFile(this.metaPath(h));
+      this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false });
+      this.usedBytes += meta.length;
+    } catch (err) {
+      this.log.warn({ handle: h, err: (err as Error).message }, 'unreadable chunk meta: chunk marked corrupt');
+      this.chunks.set(h, { version: 0, length: 0, corrupt: true });
+      this.pendingCorrupt.add(h);
+    }
+  }
+
+  // ------------------------------------------------------------- reporting
+
+  /** Chunks this server can serve (corrupt ones excluded). */
+  report(): ChunkReport[] {
+    const out: ChunkReport[] = [];
+    for (const [handle, st] of this.chunks) if (!st.corrupt) out.push({ handle, version: st.version, length: st.length });
+    return out;
+  }
+
+  get chunkCount(): number {
+    let n = 0;
+    for (const st of this.chunks.values()) if (!st.corrupt) n++;
+    return n;
+  }
+
+  /** Bytes of chunk data held (sum of chunk lengths). */
+  get used(): number {
+    return this.usedBytes;
+  }
+
+  info(h: number): { version: number; length: number; corrupt: boolean } | undefined {
+    const st = this.chunks.get(h);
+    return st && { ...st };
+  }
+
+  /** Corrupt handles found since the last call; give them back with requeueCorrupt if unsent. */
+  takeCorrupt(): number[] {
+    const out = [...this.pendingCorrupt];
+    this.pendingCorrupt.clear();
+    return out;
+  }
+
+  requeueCorrupt(handles: number[]): void {
+    for (const h of handles) this.pendingCorrupt.add(h);
+  }
+
+  private markCorrupt(h: number, block: number): GfsError {
+    const st = this.chunks.get(h);
+    if (st && !st.corrupt) {
+      st.corrupt = true;
+      this.pendingCorrupt.add(h);
+      this.crcCache.delete(h);
+    }
+    this.log.warn({ handle: h, block }, 'checksum mismatch: chunk marked corrupt');
+    return new GfsError('EIO', `checksum mismatch in chunk ${h} block ${block}`);
+  }
+
+  // -------------------------------------------------------------- internals
+
+  private need(h: number, version: number | undefined): ChunkState {
+    const st = this.chunks.get(h);
+    if (!st) throw new GfsError('ENOENT', `chunk ${h} not on this server`);
+    if (st.corrupt) throw new GfsError('EIO', `chunk ${h} is corrupt on this server`);
+    if (version !== undefined && st.version !== version) {
+      throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, request has version ${version}`);
+    }
+    return st;
+  }
+
+  private async crcs(h: number, st: ChunkState): Promise<Uint32Array> {
+    const cached = this.crcCache.get(h);
+    if (cached) return cached;
+    let meta: ChunkMeta;
+    try {
+      meta = await readMetaFile(this.metaPath(h));
+    } catch (err) {
+      st.corrupt = true;
+      this.pendingCorrupt.add(h);
+      throw new GfsError('EIO', `chunk ${h}: meta unreadable: ${(err as Error).message}`);
+    }
+    if (meta.length !== st.length || meta.version !== st.version) {
+      throw new GfsError('EIO', `chunk ${h}: meta on disk disagrees with memory`);
+    }
+    this.crcCache.set(h, meta.crcs);
+    return meta.crcs;
+  }
+
+  private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean): Promise<void> {
+    try {
+      await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, durable);
+    } catch (err) {
+      this.crcCache.delete(h);
+      throw ioError(err, `chunk ${h}: writing meta`);
+    }
+    this.crcCache.set(h, crcs);
+  }
+
+  private async create(h: number, version: number): Promise<ChunkState> {
+    const dir = this.shardDir(h);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    const st: ChunkState = { version, length: 0, corrupt: false };
+    await this.saveMeta(h, st, new Uint32Array(0), false);
+    this.chunks.set(h, st);
+    this.log.debug({ handle: h, version }, 'chunk created');
+    return st;
+  }
+
+  /** Reads [start, start+n) of the chunk file and verifies it against the old checksums. */
+  private async readVerified(h: number, fh: FileHandle, crcs: Uint32Array, block: number, n: number): Promise<Buffer> {
+    const buf = await readFull(fh, block * BLOCK, n).catch((err) => Promise.reject(ioError(err, `chunk ${h}: read`)));
+    const bad = firstBadBlock(buf, block, crcs);
+    if (bad >= 0) throw this.markCorrupt(h, bad);
+    return buf;
+  }
+
+  private use<T>(h: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    return this.files.use(h, this.chunkPath(h), true, fn);
+  }
+
+  // ------------------------------------------------------------- operations
+
+  /** Bytes [offset, min(offset+length, chunk length)), every touched block verified. */
+  async read(handle: number, version: number, offset: number, length: number): Promise<Buffer> {
+    const h = checkHandle(handle);
+    checkUint('version', version);
+    checkUint('offset', offset);
+    checkUint('length', length);
+    return this.locks.shared(h, async () => {
+      const st = this.need(h, version);
+      if (offset >= st.length || length === 0) return Buffer.alloc(0);
+      const end = Math.min(offset + length, st.length);
+      const b0 = Math.floor(offset / BLOCK);
+      const start = b0 * BLOCK;
+      const stop = Math.min(Math.ceil(end / BLOCK) * BLOCK, st.length);
+      const crcs = await this.crcs(h, st);
+      const buf = await this.use(h, (fh) => this.readVerified(h, fh, crcs, b0, stop - start));
+      return buf.subarray(offset - start, end - start);
+    });
+  }
+
+  /** Writes data at offset; returns the chunk length after the write. */
+  async write(handle: number, version: number, offset: number, data: Uint8Array, opts: WriteOptions): Promise<number> {
+    const h = checkHandle(handle);
+    checkUint('version', version);
+    checkRange(h, offset, data.length);
+    return this.locks.exclusive(h, async () => {
+      let st = this.chunks.get(h);
+      if (!st && opts.create) st = await this.create(h, version);
+      else st = this.need(h, version);
+      if (data.length === 0) {
+        if (opts.sync) await this.syncLocked(h);
+        return st.length;
+      }
+      return this.applyWrite(h, st, offset, data, opts.sync);
+    });
+  }
+
+  private async applyWrite(h: number, st: ChunkState, off: number, data: Uint8Array, sync: boolean): Promise<number> {
+    const cur = st.length;
+    const end = off + data.length;
+    const newLen = Math.max(cur, end);
+    const crcs = await this.crcs(h, st);
+    const next = new Uint32Array(blockCount(newLen));
+    next.set(crcs);
+    const b0 = Math.floor(Math.min(off, cur) / BLOCK);
+    const b1 = Math.floor((end - 1) / BLOCK);
+    await this.use(h, async (fh) => {
+      // Checksums first: blocks only partly overwritten are read and verified before any byte
+      // changes on disk, so a bad old block fails the write and leaves the chunk as it was.
+      for (let b = b0; b <= b1; b++) {
+        const bs = b * BLOCK;
+        const be = Math.min(bs + BLOCK, newLen);
+        const oldEnd = Math.min(bs + BLOCK, cur);
+        if (off <= bs && end >= be) {
+          next[b] = crcOf(data.subarray(bs - off, be - off));
+        } else if (oldEnd <= bs && (end <= bs || off >= be)) {
+          next[b] = zeroCrc(be - bs);
+        } else {
+          const blk = Buffer.alloc(be - bs);
+          if (oldEnd > bs) (await this.readVerified(h, fh, crcs, b, oldEnd - bs)).copy(blk);
+          const s = Math.max(off, bs);
+          const e = Math.min(end, be);
+          if (e > s) blk.set(data.subarray(s - off, e - off), s - bs);
+          next[b] = crcOf(blk);
+        }
+      }
+      try {
+        if (off > cur) await fh.truncate(cur); // the gap reads as zeros, whatever was past cur
+        await writeFull(fh, data, off);
+        if (sync) await fh.datasync();
+      } catch (err) {
+        throw ioError(err, `chunk ${h}: write`);
+      }
+    });
+    st.length = newLen;
+    this.usedBytes += newLen - cur;
+    await this.saveMeta(h, st, next, sync);
+    return newLen;
+  }
+
+  /** Master's version bump on lease grant; creates an empty chunk at newVersion if absent. */
+  async setVersion(handle: number, oldVersion: number, newVersion: number): Promise<void> {
+    const h = checkHandle(handle);
+    checkUint('old version', oldVersion);
+    checkUint('new version', newVersion);
+    await this.locks.exclusive(h, async () => {
+      const st = this.chunks.get(h);
+      if (!st) {
+        await this.create(h, newVersion);
+        return;
+      }
+      this.need(h, undefined);
+      if (st.version === newVersion) return;
+      if (st.version !== oldVersion) {
+        throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, expected ${oldVersion} or ${newVersion}`);
+      }
+      const crcs = await this.crcs(h, st);
+      st.version = newVersion;
+      await this.saveMeta(h, st, crcs, true);
+    });
+  }
+
+  /** Sets the chunk's length (cut or zero-filled) and its version. */
+  async truncate(handle: number, version: number, length: number): Promise<void> {
+    const h = checkHandle(handle);
+    checkUint('version', version);
+    checkRange(h, 0, length);
+    await this.locks.exclusive(h, async () => {
+      const st = this.chunks.get(h) ?? (await this.create(h, version));
+      this.need(h, undefined);
+      if (st.version > version) {
+        throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, truncate has older version ${version}`);
+      }
+      const cur = st.length;
+      const crcs = await this.crcs(h, st);
+      const next = new Uint32Array(blockCount(length));
+      next.set(crcs.subarray(0, Math.min(crcs.length, next.length)));
+      await this.use(h, async (fh) => {
+        const edge = Math.min(cur, length); // the block holding this offset may change its checksum
+        const b = Math.floor(edge / BLOCK);
+        if (edge % BLOCK !== 0 || (length > cur && b < next.length)) {
+          const bs = b * BLOCK;
+          const blk = Buffer.alloc(Math.min(bs + BLOCK, length) - bs);
+          const oldEnd = Math.min(bs + BLOCK, cur);
+          if (oldEnd > bs) {
+            const old = await this.readVerified(h, fh, crcs, b, oldEnd - bs);
+            old.copy(blk, 0, 0, Math.min(old.length, blk.length));
+          }
+          next[b] = crcOf(blk);
+        }
+        for (let k = b + 1; k < next.length && length > cur; k++) next[k] = zeroCrc(Math.min(BLOCK, length - k * BLOCK));
+        try {
+          await fh.truncate(Math.min(cur, length)); // drops anything stale past the old end
+          if (length > cur) await fh.truncate(length);
+        } catch (err) {
+          throw ioError(err, `chunk ${h}: truncate`);
+        }
+      });
+      st.length = length;
+      st.version = version;
+      this.usedBytes += length - cur;
+      await this.saveMeta(h, st, next, true);
+    });
+  }
+
+  /** Removes chunks and their meta; unknown or malformed handles are ignored. */
+  async delete(handles: readonly unknown[]): Promise<number> {
+    let removed = 0;
+    for (const raw of handles) {
+      if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw <= 0) continue;
+      const h = raw;
+      await this.locks.exclusive(h, async () => {
+        const st = this.chunks.get(h);
+        if (!st) return;
+        this.files.forget(h);
+        this.chunks.delete(h);
+        this.crcCache.delete(h);
+        this.usedBytes -= st.length;
+        removed++;
+        // Meta first: a chunk file left without meta is removed at the next start.
+        await unlink(this.metaPath(h)).catch(() => undefined);
+        await unlink(this.chunkPath(h)).catch(() => undefined);
+        this.log.debug({ handle: h }, 'chunk deleted');
+      });
+    }
+    return removed;
+  }
+
+  /** fdatasync of the chunk file and its meta. */
+  async sync(handle: number, version: number): Promise<void> {
+    const h = checkHandle(handle);
+    checkUint('version', version);
+    await this.locks.exclusive(h, async () => {
+      this.need(h, version);
+      await this.syncLocked(h);
+    });
+  }
+
+  private async syncLocked(h: number): Promise<void> {
+    try {
+      await this.use(h, (fh) => fh.datasync());
+      const st = this.chunks.get(h)!;
+      await this.saveMeta(h, st, await this.crcs(h, st), true);
+      await syncDir(this.shardDir(h));
+    } catch (err) {
+      throw ioError(err, `chunk ${h}: sync`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.files.closeAll();
+  }
+}
+
+export { MAX_CHUNK_BYTES };

@@ -1,0 +1,137 @@
+// `startChunkserver`: opens the chunk store, binds the ChunkServer gRPC service and starts the
+// register/heartbeat loop. Resolves even while the master is unreachable (the loop retries).
+import { mkdir, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GfsError } from '../common/errors.js';
+import { MiB } from '../common/limits.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { proto } from '../common/proto.js';
+import { ClientPool, parseAddr, startServer, stopServer } from '../common/rpc.js';
+import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
+import { Admission } from './admission.js';
+import { ChunkStore } from './chunk-store.js';
+import { HEARTBEAT_MS, HeartbeatLoop } from './heartbeat.js';
+import { PUSH_BUFFER_BYTES, PushBuffers } from './push-buffers.js';
+import { chunkServerHandlers } from './service.js';
+import { WriteOrder } from './write-order.js';
+
+export { HEARTBEAT_MS, PUSH_BUFFER_BYTES };
+
+/** Running calls get this long to finish when the server stops. */
+export const STOP_GRACE_MS = 2_000;
+/** Free-space figures from statfs are reused for this long. */
+const STATFS_CACHE_MS = 1_000;
+
+export interface ChunkserverOptions {
+  dataDir: string; // created if missing
+  master: string; // "host:port"
+  host?: string; // listen host, default '127.0.0.1'
+  port?: number; // default 0 = ephemeral
+  advertise?: string; // address given to the master, default `${host}:${boundPort}`
+  heartbeatMs?: number; // default HEARTBEAT_MS = 1000
+  pushBufferBytes?: number; // bound on buffered push data, default 512 MiB
+  log?: Logger; // default silentLogger
+}
+
+export interface ChunkserverHandle {
+  serverId: string;
+  addr: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** capacity = free bytes of the data directory's filesystem + bytes held in chunks. */
+function capacityProbe(dir: string, store: ChunkStore, log: Logger): () => Promise<number> {
+  let at = 0;
+  let free = 0;
+  return async () => {
+    if (Date.now() - at >= STATFS_CACHE_MS) {
+      try {
+        const s = await statfs(dir);
+        free = s.bavail * s.bsize;
+      } catch (err) {
+        log.warn({ dir, err: (err as Error).message }, 'statfs failed');
+      }
+      at = Date.now();
+    }
+    return free + store.used;
+  };
+}
+
+export async function startChunkserver(opts: ChunkserverOptions): Promise<ChunkserverHandle> {
+  const log = opts.log ?? silentLogger;
+  const host = opts.host ?? '127.0.0.1';
+  parseAddr(opts.master);
+  if (opts.advertise !== undefined) parseAddr(opts.advertise);
+  const pushBytes = opts.pushBufferBytes ?? PUSH_BUFFER_BYTES;
+  if (!(pushBytes >= MiB)) throw new GfsError('EINVAL', `pushBufferBytes ${pushBytes} is below 1 MiB`);
+  if (opts.heartbeatMs !== undefined && !(opts.heartbeatMs > 0)) throw new GfsError('EINVAL', `bad heartbeatMs ${opts.heartbeatMs}`);
+
+  await mkdir(opts.dataDir, { recursive: true });
+  const store = await ChunkStore.open(opts.dataDir, log);
+  const buffers = new PushBuffers(pushBytes);
+  const order = new WriteOrder();
+  const admission = new Admission();
+  const peers = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer);
+  const capacity = capacityProbe(opts.dataDir, store, log);
+  let addr = '';
+  let heartbeat: HeartbeatLoop | undefined;
+
+  const handlers = chunkServerHandlers({
+    store,
+    buffers,
+    order,
+    admission,
+    peers,
+    self: () => addr,
+    serverId: () => heartbeat?.serverId ?? '',
+    capacity,
+    log,
+  });
+
+  let bound: Awaited<ReturnType<typeof startServer>>;
+  try {
+    bound = await startServer([[proto().gfs.ChunkServer.service, handlers]], host, opts.port ?? 0);
+  } catch (err) {
+    buffers.close();
+    await store.close();
+    throw err;
+  }
+  const { server, port } = bound;
+  addr = opts.advertise ?? `${host}:${port}`;
+
+  heartbeat = new HeartbeatLoop({
+    master: opts.master,
+    store,
+    admission,
+    addr,
+    serverIdFile: join(opts.dataDir, 'server-id'),
+    capacity,
+    heartbeatMs: opts.heartbeatMs,
+    onDeleted: (handles) => handles.forEach((h) => order.forget(h)),
+    log,
+  });
+  const hb = heartbeat;
+  await hb.start();
+  log.info({ server: hb.serverId, addr, dataDir: opts.dataDir, chunks: store.chunkCount }, 'chunkserver started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    get serverId() {
+      return hb.serverId;
+    },
+    addr,
+    port,
+    stop() {
+      stopping ??= (async () => {
+        await hb.stop();
+        await stopServer(server, STOP_GRACE_MS);
+        peers.close();
+        buffers.close();
+        await store.close();
+        log.info({ server: hb.serverId, addr }, 'chunkserver stopped');
+      })();
+      return stopping;
+    },
+  };
+}

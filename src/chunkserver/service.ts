@@ -1,0 +1,209 @@
+// The ChunkServer gRPC service: ordered writes at the primary (apply locally, then forward to
+// every secondary under the chunk's turn), applies at secondaries, streamed verified reads,
+// and the master's chunk administration (delete, set version, truncate, sync, status).
+import * as grpc from '@grpc/grpc-js';
+import { GfsError } from '../common/errors.js';
+import { STREAM_PIECE } from '../common/limits.js';
+import type { Logger } from '../common/logger.js';
+import { callUnary, toServiceError, unaryHandler, type ClientPool } from '../common/rpc.js';
+import type { ChunkServerClient, ChunkServerHandlers } from '../generated/gfs/ChunkServer.js';
+import type {
+  ApplyWriteRequest__Output,
+  ReadReply,
+  ReadRequest__Output,
+  WriteReply,
+  WriteRequest__Output,
+} from '../generated/gfs/index.js';
+import type { Admission } from './admission.js';
+import type { ChunkStore } from './chunk-store.js';
+import { checkPeers } from './peers.js';
+import { pushDataHandler } from './pipeline.js';
+import { PushBuffers } from './push-buffers.js';
+import { checkHandle, checkRange, checkUint } from './validate.js';
+import type { WriteOrder } from './write-order.js';
+
+/** Bound on one ApplyWrite forwarded by the primary to a secondary. */
+export const WRITE_FORWARD_TIMEOUT_MS = 15_000;
+
+export interface ServiceDeps {
+  store: ChunkStore;
+  buffers: PushBuffers;
+  order: WriteOrder;
+  admission: Admission;
+  peers: ClientPool<ChunkServerClient>;
+  /** Address this server is known by (to refuse chains and secondaries that loop back). */
+  self: () => string;
+  serverId: () => string;
+  capacity: () => Promise<number>;
+  log: Logger;
+}
+
+type WriteLike = Pick<WriteRequest__Output, 'handle' | 'version' | 'offset' | 'length' | 'dataId' | 'data'>;
+
+/** Validated numbers of a write plus its bytes (inline, or from a push buffer). */
+function resolveWrite(deps: ServiceDeps, req: WriteLike): { handle: number; data: Buffer; dataId: string } {
+  const handle = checkHandle(req.handle);
+  checkUint('version', req.version);
+  checkRange(handle, req.offset, req.length);
+  let data: Buffer;
+  let dataId = '';
+  if (req.data && req.data.length > 0) {
+    data = req.data;
+  } else if (req.dataId) {
+    dataId = PushBuffers.checkId(req.dataId);
+    const got = deps.buffers.get(dataId);
+    if (!got) throw new GfsError('EAGAIN', `push data ${dataId} not found on this server (expired or never pushed)`);
+    data = got;
+  } else {
+    data = Buffer.alloc(0);
+  }
+  if (data.length !== req.length) {
+    throw new GfsError('EINVAL', `chunk ${handle}: write length ${req.length} but ${data.length} bytes of data`);
+  }
+  return { handle, data, dataId };
+}
+
+function waitWritable(call: grpc.ServerWritableStream<ReadRequest__Output, ReadReply>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+  });
+}
+
+export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
+  const { store, order, admission, log } = deps;
+
+  async function forward(req: WriteRequest__Output, handle: number, serial: number, dataId: string): Promise<void> {
+    const results = await Promise.allSettled(
+      req.secondaries.map((addr) =>
+        callUnary(
+          deps.peers.get(addr),
+          deps.peers.get(addr).ApplyWrite,
+          {
+            handle,
+            version: req.version,
+            offset: req.offset,
+            length: req.length,
+            ...(dataId ? { dataId } : { data: req.data }),
+            serial,
+            sync: req.sync,
+          },
+          WRITE_FORWARD_TIMEOUT_MS,
+          `chunk ${handle}: ApplyWrite at secondary ${addr}`,
+        ),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      log.warn({ handle, err: (failed.reason as Error).message }, 'write not applied at every replica');
+      throw failed.reason;
+    }
+  }
+
+  return {
+    PushData: pushDataHandler(deps),
+
+    Write: unaryHandler<WriteRequest__Output, WriteReply>(log, 'Write', (req) =>
+      admission.track(async () => {
+        const { handle, data, dataId } = resolveWrite(deps, req);
+        checkPeers(`chunk ${handle}: secondaries`, req.secondaries ?? [], deps.self());
+        const reply = await order.primary(handle, async (serial) => {
+          const chunkLength = await admission.write(() =>
+            store.write(handle, req.version, req.offset, data, { create: true, sync: req.sync }),
+          );
+          await forward(req, handle, serial, dataId);
+          return { serial, chunkLength };
+        });
+        if (dataId) deps.buffers.drop(dataId);
+        return reply;
+      }),
+    ),
+
+    ApplyWrite: unaryHandler<ApplyWriteRequest__Output, WriteReply>(log, 'ApplyWrite', (req) =>
+      admission.track(async () => {
+        const { handle, data, dataId } = resolveWrite(deps, req);
+        const serial = checkUint('serial', req.serial);
+        const chunkLength = await order.secondary(handle, serial, () =>
+          admission.write(() => store.write(handle, req.version, req.offset, data, { create: true, sync: req.sync })),
+        );
+        if (dataId) deps.buffers.drop(dataId);
+        return { serial, chunkLength };
+      }),
+    ),
+
+    Read: (call) => {
+      const leave = admission.enter();
+      const req = call.request;
+      (async () => {
+        const handle = checkHandle(req.handle);
+        const version = checkUint('version', req.version);
+        const offset = checkUint('offset', req.offset);
+        const length = checkUint('length', req.length);
+        const end = offset + length;
+        let pos = offset;
+        // At least one round, so a zero-length read still checks the handle and version.
+        do {
+          if (call.cancelled) return;
+          const want = Math.min(STREAM_PIECE, end - pos);
+          const at = pos;
+          const buf = await admission.read(() => store.read(handle, version, at, want));
+          if (buf.length === 0) break;
+          pos += buf.length;
+          if (!call.write({ data: buf })) await waitWritable(call);
+          if (buf.length < want) break;
+        } while (pos < end);
+        if (!call.cancelled) call.end();
+      })()
+        .catch((err) => {
+          if (!call.cancelled) call.emit('error', toServiceError(log, 'Read', err));
+        })
+        .finally(leave);
+    },
+
+    Delete: unaryHandler(log, 'Delete', (req) =>
+      admission.track(async () => {
+        const handles = req.handles ?? [];
+        const removed = await store.delete(handles);
+        for (const h of handles) order.forget(h);
+        if (removed > 0) log.info({ removed, asked: handles.length }, 'chunks deleted');
+        return {};
+      }),
+    ),
+
+    SetVersion: unaryHandler(log, 'SetVersion', (req) =>
+      admission.track(async () => {
+        await store.setVersion(req.handle, req.oldVersion, req.newVersion);
+        return {};
+      }),
+    ),
+
+    Truncate: unaryHandler(log, 'Truncate', (req) =>
+      admission.track(async () => {
+        await store.truncate(req.handle, req.version, req.length);
+        return {};
+      }),
+    ),
+
+    Sync: unaryHandler(log, 'Sync', (req) =>
+      admission.track(async () => {
+        await store.sync(req.handle, req.version);
+        return {};
+      }),
+    ),
+
+    Status: unaryHandler(log, 'Status', async () => ({
+      serverId: deps.serverId(),
+      capacity: await deps.capacity(),
+      used: store.used,
+      chunks: store.chunkCount,
+      load: admission.inFlight,
+    })),
+  };
+}

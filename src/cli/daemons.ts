@@ -1,0 +1,94 @@
+// `gfs master` and `gfs chunkserver`: run one daemon in the foreground until SIGINT/SIGTERM.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createLogger, type Logger } from '../common/logger.js';
+import { startMaster } from '../master/master.js';
+import { startChunkserver } from '../chunkserver/chunkserver.js';
+import { announceListening } from './ready-line.js';
+import { MASTER_ADDR_FILE } from './master-addr.js';
+
+export interface CommonDaemonFlags {
+  host: string;
+  port: string;
+  logFile?: string;
+  logLevel?: string;
+}
+
+export interface MasterFlags extends CommonDaemonFlags {
+  data: string;
+  chunkSize?: string;
+  replication?: string;
+  heartbeatMs?: string;
+  suspectAfterMs?: string;
+  deadAfterMs?: string;
+}
+
+export interface ChunkserverFlags extends CommonDaemonFlags {
+  data: string;
+  master: string;
+  advertise?: string;
+  heartbeatMs?: string;
+}
+
+export function intFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+export async function runMaster(f: MasterFlags): Promise<void> {
+  const data = resolve(f.data);
+  mkdirSync(data, { recursive: true });
+  const log = createLogger({ name: 'master', file: f.logFile, level: f.logLevel });
+  const m = await startMaster({
+    dataDir: data,
+    host: f.host,
+    port: intFlag('port', f.port) ?? 0,
+    chunkSize: intFlag('chunk-size', f.chunkSize),
+    replication: intFlag('replication', f.replication),
+    heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
+    suspectAfterMs: intFlag('suspect-after-ms', f.suspectAfterMs),
+    deadAfterMs: intFlag('dead-after-ms', f.deadAfterMs),
+    log,
+  });
+  writeFileSync(join(data, MASTER_ADDR_FILE), `${m.addr}\n`);
+  log.info({ addr: m.addr, data }, 'master started');
+  announceListening('master', m.addr);
+  stopOnSignal(log, () => m.stop());
+}
+
+export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
+  const data = resolve(f.data);
+  const log = createLogger({ name: 'chunkserver', file: f.logFile, level: f.logLevel });
+  const cs = await startChunkserver({
+    dataDir: data,
+    master: f.master,
+    host: f.host,
+    port: intFlag('port', f.port) ?? 0,
+    advertise: f.advertise,
+    heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
+    log,
+  });
+  log.info({ addr: cs.addr, server: cs.serverId, data }, 'chunkserver started');
+  announceListening('chunkserver', cs.addr);
+  stopOnSignal(log, () => cs.stop());
+}
+
+/** First SIGINT/SIGTERM stops cleanly; a second one exits at once. */
+export function stopOnSignal(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log.info({ signal: sig }, 'stopping');
+    stop()
+      .catch((err) => log.error({ err }, 'error while stopping'))
+      .finally(() => {
+        log.flush?.();
+        process.exit(0);
+      });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

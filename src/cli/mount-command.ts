@@ -1,0 +1,55 @@
+// `gfs mount` and `gfs umount`.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { GfsClient } from '../client/client.js';
+import { createLogger } from '../common/logger.js';
+import { cleanStaleMount, mountGfs } from '../fuse/mount.js';
+import { announceMounted } from './ready-line.js';
+import { stopOnSignal } from './daemons.js';
+
+const run = promisify(execFile);
+const UMOUNT_TIMEOUT_MS = 30_000;
+
+export interface MountFlags {
+  master: string;
+  logFile?: string;
+  logLevel?: string;
+  debug?: boolean;
+}
+
+export async function runMount(dir: string, f: MountFlags): Promise<void> {
+  const abs = resolve(dir);
+  const log = createLogger({ name: 'mount', file: f.logFile, level: f.logLevel });
+  await cleanStaleMount(abs);
+  mkdirSync(abs, { recursive: true });
+  const client = new GfsClient({ master: f.master, log });
+  const handle = await mountGfs(client, abs, { log, debug: f.debug });
+  log.info({ path: abs, master: f.master }, 'mounted');
+  announceMounted(abs);
+  stopOnSignal(log, async () => {
+    await handle.unmount();
+    await client.close();
+  });
+}
+
+/** Unmounts a gfs mount (the mount process then exits by itself). */
+export async function runUmount(dir: string): Promise<void> {
+  const abs = resolve(dir);
+  const attempts: Array<[string, string[]]> = [
+    ['fusermount3', ['-u', abs]],
+    ['fusermount', ['-u', abs]],
+    ['umount', [abs]],
+  ];
+  let last: unknown;
+  for (const [cmd, args] of attempts) {
+    try {
+      await run(cmd, args, { timeout: UMOUNT_TIMEOUT_MS });
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw new Error(`could not unmount ${abs}: ${(last as Error)?.message ?? last}`);
+}

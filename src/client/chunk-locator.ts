@@ -1,0 +1,56 @@
+// Asks the master where chunks are, in batches, with one request in flight per chunk range
+// (concurrent pieces of one file share a lookup instead of stampeding the master).
+import type { GetChunksReply__Output, GetChunksRequest } from '../generated/gfs/index.js';
+import type { MasterRpc } from './master-rpc.js';
+import { LocationCache, type ChunkInfo } from './location-cache.js';
+import { LOOKUP_AHEAD_CHUNKS } from './options.js';
+
+export class ChunkLocator {
+  /** Learned from the first master answer; every file of a cluster has the same chunk size. */
+  chunkSize = 0;
+  private readonly inflight = new Map<string, Promise<GetChunksReply__Output>>();
+
+  constructor(private readonly master: MasterRpc, readonly cache: LocationCache) {}
+
+  private getChunks(req: GetChunksRequest): Promise<GetChunksReply__Output> {
+    const key = `${req.ino}:${req.offset}:${req.length}:${req.forWrite ? 'w' : 'r'}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.master
+        .call<GetChunksRequest, GetChunksReply__Output>('GetChunks', req, !req.forWrite)
+        .finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  /** Makes the cache hold size and read locations for [offset, offset+length) and some ahead. */
+  async lookupRead(ino: number, offset: number, length: number): Promise<void> {
+    const ahead = this.chunkSize ? LOOKUP_AHEAD_CHUNKS * this.chunkSize : 0;
+    const span = Math.max(length, ahead, 1);
+    const reply = await this.getChunks({ ino, offset, length: span, forWrite: false });
+    this.learn(reply);
+    const first = Math.floor(offset / reply.chunkSize);
+    const last = Math.floor((offset + span - 1) / reply.chunkSize);
+    this.cache.setSize(ino, reply.fileSize);
+    this.cache.storeRead(ino, first, last, reply.chunks);
+  }
+
+  /** Chunks with a valid lease (allocated if missing) for [offset, offset+length). */
+  async lookupWrite(ino: number, offset: number, length: number): Promise<ChunkInfo[]> {
+    const reply = await this.getChunks({ ino, offset, length, forWrite: true });
+    this.learn(reply);
+    this.cache.storeWrite(ino, reply.chunks);
+    return reply.chunks;
+  }
+
+  /** The chunk size, asking the master once if nothing has told us yet. */
+  async ensureChunkSize(ino: number): Promise<number> {
+    if (!this.chunkSize) this.learn(await this.getChunks({ ino, offset: 0, length: 1, forWrite: false }));
+    return this.chunkSize;
+  }
+
+  private learn(reply: GetChunksReply__Output): void {
+    if (reply.chunkSize > 0) this.chunkSize = reply.chunkSize;
+  }
+}

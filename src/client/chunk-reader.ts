@@ -1,0 +1,112 @@
+// Reads a byte range of a file: split into chunk pieces run in parallel (bounded), each piece
+// read from the best replica and failed over on error, bad checksum, stale version or
+// timeout. Bad bytes never reach the caller: chunkservers verify checksums before sending.
+import type { LimitFunction } from 'p-limit';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GfsError } from '../common/errors.js';
+import { retry } from '../common/deadline.js';
+import type { Logger } from '../common/logger.js';
+import type { ChunkRpc } from './chunk-rpc.js';
+import type { ChunkLocator } from './chunk-locator.js';
+import type { MasterRpc } from './master-rpc.js';
+import type { ReplicaPicker } from './replica-picker.js';
+import { splitRange, type Piece } from './pieces.js';
+import type { ReportBadReplicaRequest } from '../generated/gfs/index.js';
+
+/** How long one piece keeps trying (all replicas, fresh locations) before the read fails. */
+export const READ_RETRY_WINDOW_MS = 30_000;
+const READ_RETRY_BASE_MS = 50;
+const READ_RETRY_MAX_DELAY_MS = 2_000;
+
+export interface ReaderDeps {
+  master: MasterRpc;
+  chunks: ChunkRpc;
+  locator: ChunkLocator;
+  picker: ReplicaPicker;
+  limit: LimitFunction;
+  pieceBytes: number;
+  log?: Logger;
+}
+
+export class ChunkReader {
+  constructor(private readonly d: ReaderDeps) {}
+
+  async read(ino: number, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    const { locator } = this.d;
+    const chunkSize = await locator.ensureChunkSize(ino);
+    let size = locator.cache.size(ino);
+    if (size === undefined || offset + length > size) {
+      await locator.lookupRead(ino, offset, length);
+      size = locator.cache.size(ino) ?? 0;
+    }
+    if (offset >= size) return Buffer.alloc(0);
+    const out = Buffer.alloc(Math.min(length, size - offset)); // zeros: holes stay zero
+    const pieces = splitRange(offset, out.length, chunkSize, this.d.pieceBytes);
+    await Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out))));
+    return out;
+  }
+
+  private readPiece(ino: number, fileOffset: number, p: Piece, out: Buffer): Promise<void> {
+    const { locator, picker, chunks } = this.d;
+    return retry(
+      async () => {
+        let info = locator.cache.forRead(ino, p.index);
+        if (info === undefined) {
+          await locator.lookupRead(ino, fileOffset + p.at, p.length);
+          info = locator.cache.forRead(ino, p.index);
+        }
+        if (!info) return; // a hole
+        if (info.replicas.length === 0) {
+          locator.cache.invalidateChunk(ino, p.index);
+          throw new GfsError('EHOSTDOWN', `chunk ${info.handle} of inode ${ino} has no live replica`);
+        }
+        let last: unknown;
+        for (const r of picker.order(info.replicas)) {
+          try {
+            const got = await picker.track(r.addr, () =>
+              chunks.read(r.addr, info.handle, info.version, p.chunkOffset, p.length, out, p.at),
+            );
+            out.fill(0, p.at + got, p.at + p.length);
+            picker.succeeded(r.addr);
+            return;
+          } catch (err) {
+            last = err;
+            picker.failed(r.addr);
+            this.onReplicaError(info.handle, r.serverId, r.addr, err);
+            if (err instanceof GfsError && err.code === 'ESTALE') break; // our locations are old
+          }
+        }
+        locator.cache.invalidateChunk(ino, p.index);
+        throw asRetryable(last, `read of chunk ${info.handle} failed on every replica`);
+      },
+      {
+        attempts: Number.MAX_SAFE_INTEGER,
+        baseDelayMs: READ_RETRY_BASE_MS,
+        maxDelayMs: READ_RETRY_MAX_DELAY_MS,
+        deadline: Date.now() + READ_RETRY_WINDOW_MS,
+        retryable: (err) => err instanceof GfsError && (err.retryable || err.code === 'ESTALE'),
+      },
+    );
+  }
+
+  private onReplicaError(handle: number, serverId: string, addr: string, err: unknown): void {
+    const e = err instanceof GfsError ? err : undefined;
+    this.d.log?.warn({ handle, server: addr, err: e?.message ?? String(err) }, 'replica read failed');
+    if (e?.code === 'EIO' && /checksum/i.test(e.message)) {
+      // The chunkserver reports it too; telling the master now speeds up repair.
+      this.d.master
+        .call<ReportBadReplicaRequest, unknown>('ReportBadReplica', { handle, serverId, reason: e.message }, true)
+        .catch(() => undefined);
+    }
+  }
+}
+
+/** Wraps a replica error so the retry loop tries again (with fresh locations). */
+export function asRetryable(err: unknown, what: string): GfsError {
+  // A replica without the chunk (ENOENT) or with another version (ESTALE) means our
+  // locations are old: try again with fresh ones.
+  if (err instanceof GfsError && (err.retryable || err.code === 'ESTALE')) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new GfsError('EIO', `${what}: ${msg}`, GrpcStatus.INTERNAL /* retryable */);
+}

@@ -1,0 +1,129 @@
+// Writes a byte range of a file: split into chunk pieces run in parallel (bounded). Each piece
+// goes to the chunk's replicas as GFS does: data pushed along a chain of replicas (or inline
+// when small), then a write at the lease-holding primary, which applies it in serial order
+// on every replica. A failed piece is retried with a fresh lease from the master.
+import { randomUUID } from 'node:crypto';
+import type { LimitFunction } from 'p-limit';
+import { GfsError } from '../common/errors.js';
+import { retry } from '../common/deadline.js';
+import { INLINE_WRITE_MAX } from '../common/limits.js';
+import type { Logger } from '../common/logger.js';
+import type { ChunkRpc } from './chunk-rpc.js';
+import type { ChunkLocator } from './chunk-locator.js';
+import type { ChunkInfo } from './location-cache.js';
+import { splitRange, type Piece } from './pieces.js';
+import { asRetryable } from './chunk-reader.js';
+
+/** How long one piece keeps trying (new leases, new replica sets) before the write fails. */
+export const WRITE_RETRY_WINDOW_MS = 60_000;
+const WRITE_RETRY_BASE_MS = 100;
+const WRITE_RETRY_MAX_DELAY_MS = 2_000;
+
+export interface WriterDeps {
+  chunks: ChunkRpc;
+  locator: ChunkLocator;
+  limit: LimitFunction;
+  pieceBytes: number;
+  log?: Logger;
+}
+
+/** Replica addresses of every chunk written since the last fsync, per file. */
+type DirtyChunks = Map<number, { version: number; addrs: string[] }>;
+
+export class ChunkWriter {
+  private readonly dirty = new Map<number, DirtyChunks>();
+
+  constructor(private readonly d: WriterDeps) {}
+
+  async write(ino: number, offset: number, data: Buffer, sync: boolean): Promise<void> {
+    if (data.length === 0) return;
+    const { locator } = this.d;
+    const chunkSize = await locator.ensureChunkSize(ino);
+    const pieces = splitRange(offset, data.length, chunkSize, this.d.pieceBytes);
+    // One master call covers every chunk of the range that has no usable lease in the cache.
+    const missing = pieces.filter((p) => !locator.cache.forWrite(ino, p.index));
+    if (missing.length > 0) {
+      const first = missing[0]!;
+      const last = missing[missing.length - 1]!;
+      const from = first.index * chunkSize + first.chunkOffset;
+      const to = last.index * chunkSize + last.chunkOffset + last.length;
+      await locator.lookupWrite(ino, from, to - from);
+    }
+    await Promise.all(pieces.map((p) => this.d.limit(() => this.writePiece(ino, offset, p, data, sync))));
+    locator.cache.growSize(ino, offset + data.length);
+  }
+
+  private writePiece(ino: number, fileOffset: number, p: Piece, data: Buffer, sync: boolean): Promise<void> {
+    const { locator, chunks } = this.d;
+    const buf = data.subarray(p.at, p.at + p.length);
+    return retry(
+      async () => {
+        let info = locator.cache.forWrite(ino, p.index);
+        if (!info) {
+          await locator.lookupWrite(ino, fileOffset + p.at, p.length);
+          info = locator.cache.forWrite(ino, p.index);
+          if (!info) throw new GfsError('EIO', `master gave no lease for chunk ${p.index} of inode ${ino}`);
+        }
+        const primary = info.replicas.find((r) => r.serverId === info.primary);
+        if (!primary) {
+          locator.cache.invalidateChunk(ino, p.index);
+          throw new GfsError('EHOSTDOWN', `chunk ${info.handle}: primary ${info.primary} is not among its replicas`);
+        }
+        const secondaries = info.replicas.filter((r) => r !== primary).map((r) => r.addr);
+        try {
+          const base = { handle: info.handle, version: info.version, offset: p.chunkOffset, length: buf.length, secondaries, sync };
+          if (buf.length <= INLINE_WRITE_MAX) {
+            await chunks.write(primary.addr, { ...base, data: buf }, buf.length);
+          } else {
+            const dataId = randomUUID();
+            await chunks.push([primary.addr, ...secondaries], dataId, buf);
+            await chunks.write(primary.addr, { ...base, dataId }, buf.length);
+          }
+          this.markDirty(ino, info);
+        } catch (err) {
+          locator.cache.invalidateChunk(ino, p.index);
+          this.d.log?.warn({ ino, handle: info.handle, server: primary.addr, err: (err as Error).message }, 'chunk write failed; retrying');
+          if (err instanceof GfsError && (err.code === 'EINVAL' || err.code === 'EFBIG')) throw err;
+          throw asRetryable(err, `write of chunk ${info.handle}`);
+        }
+      },
+      {
+        attempts: Number.MAX_SAFE_INTEGER,
+        baseDelayMs: WRITE_RETRY_BASE_MS,
+        maxDelayMs: WRITE_RETRY_MAX_DELAY_MS,
+        deadline: Date.now() + WRITE_RETRY_WINDOW_MS,
+        retryable: (err) => err instanceof GfsError && (err.retryable || err.code === 'ESTALE'),
+      },
+    );
+  }
+
+  private markDirty(ino: number, info: ChunkInfo): void {
+    let m = this.dirty.get(ino);
+    if (!m) this.dirty.set(ino, (m = new Map()));
+    m.set(info.handle, { version: info.version, addrs: info.replicas.map((r) => r.addr) });
+  }
+
+  /** fdatasync on every replica of every chunk of `ino` written since the last call. */
+  async sync(ino: number): Promise<void> {
+    const m = this.dirty.get(ino);
+    if (!m) return;
+    this.dirty.delete(ino);
+    const calls: Promise<unknown>[] = [];
+    for (const [handle, { version, addrs }] of m) {
+      for (const addr of addrs) calls.push(this.d.chunks.sync(addr, handle, version));
+    }
+    const results = await Promise.allSettled(calls);
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) {
+      // Keep them dirty: the next fsync must try again rather than claim durability.
+      const again = this.dirty.get(ino) ?? new Map();
+      for (const [h, v] of m) if (!again.has(h)) again.set(h, v);
+      this.dirty.set(ino, again);
+      throw failed.reason instanceof GfsError ? failed.reason : new GfsError('EIO', `fsync: ${String(failed.reason)}`);
+    }
+  }
+
+  forget(ino: number): void {
+    this.dirty.delete(ino);
+  }
+}

@@ -1,0 +1,269 @@
+// GfsClient: the library every other part of gfs (mount, CLI, benchmark, tests) uses to talk
+// to a cluster. Namespace calls go to the master; bytes move directly between this process
+// and chunkservers, many chunk pieces in parallel.
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import { GfsError } from '../common/errors.js';
+import { MAX_FILE_SIZE } from '../common/limits.js';
+import type * as pb from '../generated/gfs/index.js';
+import type { Attr, Cred, DirEntry, GfsClientApi, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
+import { ChunkLocator } from './chunk-locator.js';
+import { ChunkReader } from './chunk-reader.js';
+import { ChunkRpc } from './chunk-rpc.js';
+import { ChunkWriter } from './chunk-writer.js';
+import { LocationCache } from './location-cache.js';
+import { MasterRpc } from './master-rpc.js';
+import { resolveClientOptions, SIZE_TTL_MS, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { ReplicaPicker } from './replica-picker.js';
+
+export type { ClientOptions };
+
+/** Page size asked of the master for directory listings. */
+const READDIR_PAGE = 4096;
+
+const SET_MODE = 1;
+const SET_UID = 2;
+const SET_GID = 4;
+const SET_SIZE = 8;
+
+export class GfsClient implements GfsClientApi {
+  readonly clientId = randomUUID();
+  private readonly opts: ResolvedClientOptions;
+  private readonly master: MasterRpc;
+  private readonly chunks: ChunkRpc;
+  private readonly locator: ChunkLocator;
+  private readonly reader: ChunkReader;
+  private readonly writer: ChunkWriter;
+  private readonly defaultCred: Cred;
+  private closed = false;
+
+  constructor(options: ClientOptions) {
+    this.opts = resolveClientOptions(options);
+    this.master = new MasterRpc(this.opts);
+    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs);
+    this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS));
+    const limit = pLimit(this.opts.maxParallelPieces);
+    const picker = new ReplicaPicker();
+    const common = { chunks: this.chunks, locator: this.locator, limit, pieceBytes: this.opts.pieceBytes, log: this.opts.log };
+    this.reader = new ChunkReader({ ...common, master: this.master, picker });
+    this.writer = new ChunkWriter(common);
+    this.defaultCred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: process.getgroups?.() ?? [] };
+  }
+
+  private cred(c?: Cred): pb.Cred {
+    const x = c ?? this.defaultCred;
+    return { uid: x.uid, gid: x.gid, groups: x.groups ?? [] };
+  }
+
+  private call<Req, Res>(method: string, req: Req, idempotent = false): Promise<Res> {
+    if (this.closed) return Promise.reject(new GfsError('EBADF', 'client is closed'));
+    return this.master.call<Req, Res>(method as never, req, idempotent);
+  }
+
+  private static addr(target: Target): { path: string; ino: number } {
+    return typeof target === 'number' ? { path: '', ino: target } : { path: target, ino: 0 };
+  }
+
+  // ------------------------------------------------------------------ namespace
+
+  async getattr(target: Target): Promise<Attr> {
+    const r = await this.call<pb.GetAttrRequest, pb.AttrReply__Output>('GetAttr', GfsClient.addr(target), true);
+    return r.attr!;
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    let after = '';
+    for (;;) {
+      const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', { path, after, limit: READDIR_PAGE }, true);
+      for (const e of r.entries) out.push({ name: e.name, attr: e.attr! });
+      if (!r.more || r.entries.length === 0) return out;
+      after = r.entries[r.entries.length - 1]!.name;
+    }
+  }
+
+  async mkdir(path: string, mode: number, cred?: Cred): Promise<Attr> {
+    return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Mkdir', { path, mode, cred: this.cred(cred) })).attr!;
+  }
+
+  async create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean }): Promise<Attr> {
+    const req = { path, mode, cred: this.cred(cred), exclusive: opts?.exclusive ?? false };
+    return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Create', req)).attr!;
+  }
+
+  async mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr> {
+    return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Mknod', { path, mode, rdev, cred: this.cred(cred) })).attr!;
+  }
+
+  async unlink(path: string, cred?: Cred): Promise<void> {
+    await this.call<pb.PathRequest, unknown>('Unlink', { path, cred: this.cred(cred) });
+  }
+
+  async rmdir(path: string, cred?: Cred): Promise<void> {
+    await this.call<pb.PathRequest, unknown>('Rmdir', { path, cred: this.cred(cred) });
+  }
+
+  async rename(src: string, dst: string, flags = 0, cred?: Cred): Promise<void> {
+    await this.call<pb.RenameRequest, unknown>('Rename', { src, dst, flags, cred: this.cred(cred) });
+  }
+
+  async link(existing: string, newPath: string, cred?: Cred): Promise<Attr> {
+    return (await this.call<pb.LinkRequest, pb.AttrReply__Output>('Link', { src: existing, dst: newPath, cred: this.cred(cred) })).attr!;
+  }
+
+  async symlink(target: string, path: string, cred?: Cred): Promise<Attr> {
+    return (await this.call<pb.SymlinkRequest, pb.AttrReply__Output>('Symlink', { target, path, cred: this.cred(cred) })).attr!;
+  }
+
+  async readlink(path: string): Promise<string> {
+    return (await this.call<pb.GetAttrRequest, pb.ReadlinkReply__Output>('Readlink', { path }, true)).target;
+  }
+
+  async setattr(target: Target, changes: SetAttrChanges, cred?: Cred): Promise<Attr> {
+    let valid = 0;
+    if (changes.mode !== undefined) valid |= SET_MODE;
+    if (changes.uid !== undefined) valid |= SET_UID;
+    if (changes.gid !== undefined) valid |= SET_GID;
+    if (changes.size !== undefined) {
+      checkSize(changes.size);
+      valid |= SET_SIZE;
+    }
+    const req: pb.SetAttrRequest = {
+      ...GfsClient.addr(target),
+      cred: this.cred(cred),
+      valid,
+      mode: changes.mode ?? 0,
+      uid: changes.uid ?? 0,
+      gid: changes.gid ?? 0,
+      size: changes.size ?? 0,
+      atime: timeSet(changes.atime),
+      mtime: timeSet(changes.mtime),
+    };
+    const attr = (await this.call<pb.SetAttrRequest, pb.AttrReply__Output>('SetAttr', req)).attr!;
+    if (changes.size !== undefined) this.locator.cache.invalidate(attr.ino);
+    return attr;
+  }
+
+  truncate(target: Target, size: number, cred?: Cred): Promise<Attr> {
+    return this.setattr(target, { size }, cred);
+  }
+
+  statfs(): Promise<StatFs> {
+    return this.call<pb.Empty, pb.StatFsReply__Output>('StatFs', {}, true);
+  }
+
+  // --------------------------------------------------------------------- xattrs
+
+  async setxattr(target: Target, name: string, value: Buffer, flags = 0, cred?: Cred): Promise<void> {
+    await this.call<pb.XattrRequest, unknown>('SetXattr', { ...GfsClient.addr(target), name, value, flags, cred: this.cred(cred) });
+  }
+
+  async getxattr(target: Target, name: string): Promise<Buffer> {
+    return (await this.call<pb.XattrRequest, pb.XattrValueReply__Output>('GetXattr', { ...GfsClient.addr(target), name }, true)).value;
+  }
+
+  async listxattr(target: Target): Promise<string[]> {
+    return (await this.call<pb.XattrRequest, pb.XattrListReply__Output>('ListXattr', GfsClient.addr(target), true)).names;
+  }
+
+  async removexattr(target: Target, name: string, cred?: Cred): Promise<void> {
+    await this.call<pb.XattrRequest, unknown>('RemoveXattr', { ...GfsClient.addr(target), name, cred: this.cred(cred) });
+  }
+
+  // ----------------------------------------------------------------- file data
+
+  async open(target: Target, flags = 0, cred?: Cred): Promise<Attr> {
+    const req = { ...GfsClient.addr(target), clientId: this.clientId, flags, cred: this.cred(cred) };
+    const attr = (await this.call<pb.OpenRequest, pb.AttrReply__Output>('Open', req)).attr!;
+    this.locator.cache.setSize(attr.ino, attr.size);
+    return attr;
+  }
+
+  async release(ino: number): Promise<void> {
+    this.writer.forget(ino);
+    await this.call<pb.ReleaseRequest, unknown>('Release', { ino, clientId: this.clientId }, true);
+  }
+
+  read(ino: number, offset: number, length: number): Promise<Buffer> {
+    checkRange(offset, length);
+    return this.reader.read(ino, offset, length);
+  }
+
+  async write(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<Attr> {
+    await this.writeData(ino, offset, data, opts);
+    return this.commitWrite(ino, offset + data.length);
+  }
+
+  async writeData(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    checkRange(offset, data.length);
+    if (this.closed) throw new GfsError('EBADF', 'client is closed');
+    await this.writer.write(ino, offset, data, opts?.sync ?? false);
+  }
+
+  async commitWrite(ino: number, end: number): Promise<Attr> {
+    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', { ino, end, cred: this.cred() }, true)).attr!;
+    this.locator.cache.setSize(ino, attr.size);
+    return attr;
+  }
+
+  async append(ino: number, data: Buffer): Promise<number> {
+    checkRange(0, data.length);
+    const { offset } = await this.call<pb.ReserveAppendRequest, pb.ReserveAppendReply__Output>('ReserveAppend', {
+      ino,
+      length: data.length,
+      cred: this.cred(),
+    });
+    await this.writeData(ino, offset, data);
+    this.locator.cache.growSize(ino, offset + data.length);
+    return offset;
+  }
+
+  fsync(ino: number): Promise<void> {
+    return this.writer.sync(ino);
+  }
+
+  // ------------------------------------------------------------- conveniences
+
+  /** Creates (or truncates) `path` and writes all of `data` to it. */
+  async writeFile(path: string, data: Buffer, mode = 0o644): Promise<Attr> {
+    const attr = await this.create(path, 0o100000 | mode);
+    if (attr.size > 0) await this.truncate(attr.ino, 0);
+    if (data.length === 0) return this.getattr(attr.ino);
+    return this.write(attr.ino, 0, data);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const attr = await this.getattr(path);
+    if ((attr.mode & 0o170000) === 0o040000) throw new GfsError('EISDIR', `is a directory: ${path}`);
+    this.locator.cache.setSize(attr.ino, attr.size);
+    return this.read(attr.ino, 0, attr.size);
+  }
+
+  clusterStatus(): Promise<pb.ClusterStatusReply__Output> {
+    return this.call<pb.Empty, pb.ClusterStatusReply__Output>('ClusterStatus', {}, true);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.master.close();
+    this.chunks.close();
+  }
+}
+
+function timeSet(t: TimeArg | undefined): pb.TimeSet {
+  if (t === undefined) return { kind: 'TIME_OMIT' };
+  if (t === 'now') return { kind: 'TIME_NOW' };
+  return { kind: 'TIME_SET', time: { sec: t.sec, nsec: t.nsec } };
+}
+
+function checkSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) throw new GfsError('EINVAL', `bad size ${size}`);
+  if (size > MAX_FILE_SIZE) throw new GfsError('EFBIG', `size ${size} exceeds the largest file (${MAX_FILE_SIZE} bytes)`);
+}
+
+function checkRange(offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new GfsError('EINVAL', `bad offset ${offset}`);
+  if (!Number.isSafeInteger(length) || length < 0) throw new GfsError('EINVAL', `bad length ${length}`);
+  if (offset + length > MAX_FILE_SIZE) throw new GfsError('EFBIG', `range ends past the largest file (${MAX_FILE_SIZE} bytes)`);
+}

@@ -1,0 +1,51 @@
+// Calls to the master with a deadline each, retried with backoff while the master is
+// unreachable (a restart), bounded by a retry window so nothing waits forever.
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GfsError } from '../common/errors.js';
+import { retry } from '../common/deadline.js';
+import { callUnary } from '../common/rpc.js';
+import { proto } from '../common/proto.js';
+import { CHANNEL_OPTIONS } from '../common/grpc-options.js';
+import * as grpc from '@grpc/grpc-js';
+import type { MasterClient } from '../generated/gfs/Master.js';
+import type { ResolvedClientOptions } from './options.js';
+
+const RETRY_BASE_MS = 50;
+const RETRY_MAX_DELAY_MS = 1_000;
+
+export class MasterRpc {
+  private readonly client: MasterClient;
+
+  constructor(private readonly opts: ResolvedClientOptions) {
+    const Ctor = proto().gfs.Master;
+    this.client = new Ctor(opts.master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  }
+
+  /**
+   * `idempotent` calls are also retried after a timeout; others only when the master was not
+   * reached at all (UNAVAILABLE), so a create is never silently applied twice.
+   */
+  call<Req, Res>(method: keyof MasterClient & string, req: Req, idempotent: boolean): Promise<Res> {
+    const fn = (this.client as unknown as Record<string, unknown>)[method] as Parameters<typeof callUnary<Req, Res>>[1];
+    if (typeof fn !== 'function') throw new GfsError('ENOSYS', `master has no method ${method}`);
+    return retry(
+      () => callUnary<Req, Res>(this.client, fn, req, this.opts.masterCallTimeoutMs, `master ${method}`),
+      {
+        attempts: Number.MAX_SAFE_INTEGER,
+        baseDelayMs: RETRY_BASE_MS,
+        maxDelayMs: RETRY_MAX_DELAY_MS,
+        deadline: Date.now() + this.opts.masterRetryWindowMs,
+        retryable: (err) =>
+          err instanceof GfsError &&
+          (err.grpcCode === GrpcStatus.UNAVAILABLE || (idempotent && err.retryable)),
+        onRetry: (err, attempt) => {
+          if (attempt === 1) this.opts.log?.warn({ rpc: method, err: (err as Error).message }, 'master call failed; retrying');
+        },
+      },
+    );
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

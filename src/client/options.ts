@@ -1,0 +1,61 @@
+// Client tunables, validated once at the boundary so a typo fails loudly at start-up.
+import { GfsError } from '../common/errors.js';
+import { parseAddr } from '../common/rpc.js';
+import type { Logger } from '../common/logger.js';
+
+/** Deadline of one small control call to the master. */
+export const MASTER_CALL_TIMEOUT_MS = 10_000;
+/** How long a master operation keeps retrying while the master is unreachable. */
+export const MASTER_RETRY_WINDOW_MS = 30_000;
+/** Deadline of one data call to a chunkserver, plus time per MiB moved. */
+export const DATA_CALL_BASE_TIMEOUT_MS = 10_000;
+export const DATA_CALL_MS_PER_MIB = 1_000;
+/** Attempts at one chunk piece before the operation fails (each may try every replica). */
+export const PIECE_ATTEMPTS = 6;
+/** Chunk pieces in flight per client (reads and writes share the pool). */
+export const MAX_PARALLEL_PIECES = 64;
+/** Largest piece a range is split into (within one chunk). */
+export const PIECE_BYTES = 4 * 1024 * 1024;
+/** Cached chunk locations. */
+export const LOCATION_CACHE_ENTRIES = 100_000;
+export const LOCATION_TTL_MS = 30_000;
+/** A cached file size is trusted for reads this long. */
+export const SIZE_TTL_MS = 1_000;
+/** Locations fetched per master lookup beyond what a read needs (batching for sequential readers). */
+export const LOOKUP_AHEAD_CHUNKS = 16;
+
+export interface ClientOptions {
+  /** Master address, HOST:PORT. */
+  master: string;
+  log?: Logger;
+  masterCallTimeoutMs?: number;
+  masterRetryWindowMs?: number;
+  dataCallTimeoutMs?: number;
+  maxParallelPieces?: number;
+  pieceBytes?: number;
+  locationTtlMs?: number;
+}
+
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'log'>> & { log?: Logger };
+
+export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions {
+  if (!opts || typeof opts.master !== 'string') throw new GfsError('EINVAL', 'client options: `master` (HOST:PORT) is required');
+  parseAddr(opts.master);
+  const r: ResolvedClientOptions = {
+    master: opts.master,
+    log: opts.log,
+    masterCallTimeoutMs: opts.masterCallTimeoutMs ?? MASTER_CALL_TIMEOUT_MS,
+    masterRetryWindowMs: opts.masterRetryWindowMs ?? MASTER_RETRY_WINDOW_MS,
+    dataCallTimeoutMs: opts.dataCallTimeoutMs ?? DATA_CALL_BASE_TIMEOUT_MS,
+    maxParallelPieces: opts.maxParallelPieces ?? MAX_PARALLEL_PIECES,
+    pieceBytes: opts.pieceBytes ?? PIECE_BYTES,
+    locationTtlMs: opts.locationTtlMs ?? LOCATION_TTL_MS,
+  };
+  for (const [k, v] of Object.entries(r)) {
+    if (k === 'master' || k === 'log') continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new GfsError('EINVAL', `client options: ${k} must be a positive number, got ${String(v)}`);
+    }
+  }
+  return r;
+}

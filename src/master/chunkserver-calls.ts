@@ -1,0 +1,53 @@
+// The master's calls to chunkservers: SetVersion (lease grants), Truncate (shrinking files)
+// and Delete (best-effort garbage collection). Every call has a deadline.
+import { callUnary, ClientPool } from '../common/rpc.js';
+import { proto } from '../common/proto.js';
+import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
+import type { Empty__Output } from '../generated/gfs/index.js';
+
+export const SET_VERSION_TIMEOUT_MS = 5_000;
+export const TRUNCATE_TIMEOUT_MS = 5_000;
+export const DELETE_TIMEOUT_MS = 5_000;
+
+/** What the master needs from chunkservers (an interface so tests can substitute it). */
+export interface ChunkServerRpc {
+  setVersion(addr: string, handle: number, oldVersion: number, newVersion: number): Promise<void>;
+  truncate(addr: string, handle: number, version: number, length: number): Promise<void>;
+  delete(addr: string, handles: number[]): Promise<void>;
+  close(): void;
+}
+
+export class GrpcChunkServerCalls implements ChunkServerRpc {
+  private readonly pool = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer);
+
+  async setVersion(addr: string, handle: number, oldVersion: number, newVersion: number): Promise<void> {
+    const c = this.pool.get(addr);
+    await callUnary<object, Empty__Output>(
+      c,
+      c.SetVersion,
+      { handle, oldVersion, newVersion },
+      SET_VERSION_TIMEOUT_MS,
+      `SetVersion ${handle} on ${addr}`,
+    );
+  }
+
+  async truncate(addr: string, handle: number, version: number, length: number): Promise<void> {
+    const c = this.pool.get(addr);
+    await callUnary<object, Empty__Output>(
+      c,
+      c.Truncate,
+      { handle, version, length },
+      TRUNCATE_TIMEOUT_MS,
+      `Truncate ${handle} on ${addr}`,
+    );
+  }
+
+  async delete(addr: string, handles: number[]): Promise<void> {
+    const c = this.pool.get(addr);
+    await callUnary<object, Empty__Output>(c, c.Delete, { handles }, DELETE_TIMEOUT_MS, `Delete on ${addr}`);
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+}

@@ -1,0 +1,190 @@
+// Path-based namespace operations: validate against the current tree (POSIX errors), decide
+// inode numbers and times, then apply one mutation record. Each operation is synchronous from
+// validation to apply, so it is atomic with respect to every other request.
+import { GfsError, eexist, einval, eisdir, enoent, enotdir } from '../common/errors.js';
+import { SYMLINK_MAX } from '../common/limits.js';
+import type { MasterCore } from './core.js';
+import {
+  type Cred,
+  type Inode,
+  MKNOD_TYPES,
+  S_IFDIR,
+  S_IFMT,
+  S_IFREG,
+  S_ISGID,
+  fileType,
+  isDir,
+  isLnk,
+} from './inode.js';
+import { indexAfter } from './namespace.js';
+import { now } from './time.js';
+
+export const READDIR_MAX = 4096;
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+
+export interface ReadDirResult {
+  entries: Array<{ name: string; inode: Inode }>;
+  more: boolean;
+  dir: Inode;
+}
+
+export class NamespaceOps {
+  constructor(private readonly core: MasterCore) {}
+
+  private get ns() {
+    return this.core.ns;
+  }
+
+  getattr(path: string, ino: number): Inode {
+    return this.ns.target(path, ino);
+  }
+
+  /** Entries after `after` in name order, without "." and "..". Reads do not touch atime. */
+  readdir(path: string, after: string, limit: number): ReadDirResult {
+    const dir = this.ns.resolve(path);
+    if (!isDir(dir)) throw enotdir(path);
+    const max = limit > 0 ? Math.min(limit, READDIR_MAX) : READDIR_MAX;
+    const names = this.ns.sortedNames(dir);
+    const start = after ? indexAfter(names, after) : 0;
+    const page = names.slice(start, start + max);
+    const entries = page.map((name) => ({ name, inode: this.ns.child(dir, name)! }));
+    return { entries, more: start + page.length < names.length, dir };
+  }
+
+  mkdir(path: string, mode: number, cred: Cred, umask: number): Inode {
+    const { parent, name } = this.newName(path, () => eexist(path));
+    const ino = this.ns.nextIno;
+    const owner = ownerOf(parent, cred);
+    let perm = mode & 0o7777 & ~umask;
+    if (parent.mode & S_ISGID) perm |= S_ISGID;
+    this.core.mutate({ op: 'mkdir', parent: parent.ino, name, ino, mode: perm, ...owner, goal: parent.goal, time: now() });
+    return this.ns.get(ino)!;
+  }
+
+  /** Non-exclusive create of an existing name opens it (EISDIR for a directory). */
+  create(path: string, mode: number, cred: Cred, umask: number, exclusive: boolean): Inode {
+    const loc = this.ns.resolveParent(path);
+    if (!loc) throw exclusive ? eexist(path) : eisdir(path);
+    const existing = this.ns.child(loc.parent, loc.name);
+    if (existing) {
+      if (exclusive) throw eexist(path);
+      if (isDir(existing)) throw eisdir(path);
+      return existing;
+    }
+    return this.makeNode(loc.parent, loc.name, S_IFREG | (mode & 0o7777 & ~umask), 0, cred);
+  }
+
+  /** FIFOs, devices, sockets, and regular files (type 0 means regular, as in mknod(2)). */
+  mknod(path: string, mode: number, rdev: number, cred: Cred, umask: number): Inode {
+    const type = fileType(mode) || S_IFREG;
+    if (!MKNOD_TYPES.has(type)) throw einval(`mknod cannot create file type 0${type.toString(8)}: ${path}`);
+    if (!Number.isSafeInteger(rdev) || rdev < 0) throw einval(`bad rdev ${rdev}`);
+    const { parent, name } = this.newName(path, () => eexist(path));
+    return this.makeNode(parent, name, type | (mode & 0o7777 & ~umask), type === S_IFREG ? 0 : rdev, cred);
+  }
+
+  symlink(target: string, path: string, cred: Cred): Inode {
+    if (target === '') throw enoent('empty symlink target');
+    if (Buffer.byteLength(target) > SYMLINK_MAX) throw new GfsError('ENAMETOOLONG', `symlink target longer than ${SYMLINK_MAX} bytes`);
+    if (target.includes('\0')) throw einval('symlink target contains a NUL byte');
+    const { parent, name } = this.newName(path, () => eexist(path));
+    const ino = this.ns.nextIno;
+    this.core.mutate({ op: 'symlink', parent: parent.ino, name, ino, target, ...ownerOf(parent, cred), goal: parent.goal, time: now() });
+    return this.ns.get(ino)!;
+  }
+
+  link(src: string, dst: string): Inode {
+    const inode = this.ns.resolve(src);
+    if (isDir(inode)) throw new GfsError('EPERM', `hard link to a directory: ${src}`);
+    const { parent, name } = this.newName(dst, () => eexist(dst));
+    this.core.mutate({ op: 'link', parent: parent.ino, name, ino: inode.ino, time: now() });
+    return inode;
+  }
+
+  readlink(path: string, ino: number): string {
+    const inode = this.ns.target(path, ino);
+    if (!isLnk(inode)) throw einval(`not a symlink: ${path || ino}`);
+    return inode.target ?? '';
+  }
+
+  unlink(path: string): void {
+    const loc = this.ns.resolveParent(path);
+    if (!loc) throw eisdir(path);
+    const inode = this.ns.child(loc.parent, loc.name);
+    if (!inode) throw enoent(path);
+    if (isDir(inode)) throw eisdir(path);
+    const free = inode.nlink <= 1 && !this.core.opens.isOpen(inode.ino);
+    this.core.mutate({ op: 'unlink', parent: loc.parent.ino, name: loc.name, free, time: now() });
+    this.core.log.debug({ path, ino: inode.ino, free }, 'unlink');
+  }
+
+  rmdir(path: string): void {
+    const loc = this.ns.resolveParent(path);
+    if (!loc) throw new GfsError('EBUSY', 'cannot remove the root directory');
+    const inode = this.ns.child(loc.parent, loc.name);
+    if (!inode) throw enoent(path);
+    if (!isDir(inode)) throw enotdir(path);
+    if (inode.entries!.size) throw new GfsError('ENOTEMPTY', `directory not empty: ${path}`);
+    this.core.mutate({ op: 'rmdir', parent: loc.parent.ino, name: loc.name, time: now() });
+  }
+
+  rename(src: string, dst: string, flags: number): void {
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw einval(`unknown rename flags ${flags}`);
+    if (flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw einval('RENAME_NOREPLACE and RENAME_EXCHANGE together');
+    const from = this.ns.resolveParent(src);
+    const to = this.ns.resolveParent(dst);
+    if (!from || !to) throw new GfsError('EBUSY', 'cannot rename the root directory');
+    const moved = this.ns.child(from.parent, from.name);
+    if (!moved) throw enoent(src);
+    const target = this.ns.child(to.parent, to.name);
+    const exchange = (flags & RENAME_EXCHANGE) !== 0;
+    if (target && moved.ino === target.ino) return; // same inode: POSIX says do nothing
+    // A directory cannot move into its own subtree.
+    if (isDir(moved) && this.ns.isAncestorOrSelf(moved, to.parent)) {
+      throw einval(`cannot move a directory into itself: ${src} -> ${dst}`);
+    }
+    let free = false;
+    if (exchange) {
+      if (!target) throw enoent(dst);
+      if (isDir(target) && this.ns.isAncestorOrSelf(target, from.parent)) {
+        throw einval(`cannot move a directory into itself: ${dst} -> ${src}`);
+      }
+    } else if (target) {
+      if (flags & RENAME_NOREPLACE) throw eexist(dst);
+      if (isDir(moved) && !isDir(target)) throw enotdir(dst);
+      if (!isDir(moved) && isDir(target)) throw eisdir(dst);
+      if (isDir(target) && target.entries!.size) throw new GfsError('ENOTEMPTY', `directory not empty: ${dst}`);
+      free = isDir(target) || (target.nlink <= 1 && !this.core.opens.isOpen(target.ino));
+    }
+    this.core.mutate({
+      op: 'rename',
+      srcParent: from.parent.ino,
+      srcName: from.name,
+      dstParent: to.parent.ino,
+      dstName: to.name,
+      exchange,
+      free,
+      time: now(),
+    });
+  }
+
+  /** Where a new entry goes; `exists` is thrown when the name is taken (or is "/"). */
+  private newName(path: string, exists: () => GfsError): { parent: Inode; name: string } {
+    const loc = this.ns.resolveParent(path);
+    if (!loc || loc.parent.entries!.has(loc.name)) throw exists();
+    return loc;
+  }
+
+  private makeNode(parent: Inode, name: string, mode: number, rdev: number, cred: Cred): Inode {
+    const ino = this.ns.nextIno;
+    if ((mode & S_IFMT) === S_IFDIR) throw einval('makeNode cannot make directories');
+    this.core.mutate({ op: 'mknod', parent: parent.ino, name, ino, mode, rdev, ...ownerOf(parent, cred), goal: parent.goal, time: now() });
+    return this.ns.get(ino)!;
+  }
+}
+
+/** Owner of a new inode: the caller, with the directory's group when it is setgid. */
+function ownerOf(parent: Inode, cred: Cred): { uid: number; gid: number } {
+  return { uid: cred.uid, gid: parent.mode & S_ISGID ? parent.gid : cred.gid };
+}

@@ -1,0 +1,176 @@
+// Chunkservers known to the master: addresses, capacity, load, the failure detector
+// (alive -> suspect -> dead from time since the last heartbeat) and replica placement.
+// Nothing here is persistent: chunkservers re-register after a master restart.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../common/logger.js';
+
+export type ServerState = 'alive' | 'suspect' | 'dead';
+
+export interface ChunkServerInfo {
+  id: string;
+  addr: string;
+  capacity: number;
+  used: number;
+  /** Requests in flight, from the last heartbeat. */
+  load: number;
+  /** Monotonic ms of the last Register/Heartbeat. */
+  lastSeen: number;
+  /** Wall-clock ms of the same. */
+  lastSeenWall: number;
+  /** The state last logged (transitions are logged once). */
+  loggedState: ServerState;
+  /** Handles this server may drop, delivered in the next heartbeat reply. */
+  pendingDelete: Set<number>;
+}
+
+export interface RegistryOptions {
+  heartbeatMs: number;
+  suspectAfterMs: number;
+  deadAfterMs: number;
+}
+
+export type Clock = () => number;
+const monotonic: Clock = () => performance.now();
+
+export class ServerRegistry {
+  private readonly servers = new Map<string, ChunkServerInfo>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly opts: RegistryOptions,
+    private readonly log: Logger,
+    private readonly clock: Clock = monotonic,
+  ) {}
+
+  static newId(): string {
+    return `cs-${randomBytes(6).toString('hex')}`;
+  }
+
+  get(id: string): ChunkServerInfo | undefined {
+    return this.servers.get(id);
+  }
+
+  all(): ChunkServerInfo[] {
+    return [...this.servers.values()];
+  }
+
+  /** Adds or refreshes a server (Register). A known id with a new address takes the new one. */
+  upsert(id: string, addr: string, capacity: number, used: number): ChunkServerInfo {
+    let s = this.servers.get(id);
+    if (!s) {
+      s = {
+        id,
+        addr,
+        capacity,
+        used,
+        load: 0,
+        lastSeen: this.clock(),
+        lastSeenWall: Date.now(),
+        loggedState: 'alive',
+        pendingDelete: new Set(),
+      };
+      this.servers.set(id, s);
+      this.log.info({ server: id, addr }, 'chunkserver registered');
+    } else if (s.addr !== addr) {
+      this.log.info({ server: id, addr, oldAddr: s.addr }, 'chunkserver address changed');
+      s.addr = addr;
+    }
+    this.touch(s, { capacity, used });
+    return s;
+  }
+
+  /** Records a sign of life with fresh numbers. */
+  touch(s: ChunkServerInfo, stats: { capacity?: number; used?: number; load?: number }): void {
+    if (stats.capacity !== undefined) s.capacity = stats.capacity;
+    if (stats.used !== undefined) s.used = stats.used;
+    if (stats.load !== undefined) s.load = stats.load;
+    s.lastSeen = this.clock();
+    s.lastSeenWall = Date.now();
+    this.noteState(s);
+  }
+
+  stateOf(id: string): ServerState {
+    const s = this.servers.get(id);
+    return s ? this.computeState(s) : 'dead';
+  }
+
+  isAlive(id: string): boolean {
+    return this.stateOf(id) === 'alive';
+  }
+
+  /** alive or suspect: still counted for reads and capacity. */
+  isLive(id: string): boolean {
+    return this.stateOf(id) !== 'dead';
+  }
+
+  alive(): ChunkServerInfo[] {
+    return this.all().filter((s) => this.computeState(s) === 'alive');
+  }
+
+  /**
+   * Picks up to n distinct alive servers for new replicas: least used fraction first (in 1%
+   * steps, so near-equal disks compete on load), then least load, ties at random.
+   */
+  place(n: number, exclude: ReadonlySet<string> = new Set()): ChunkServerInfo[] {
+    const candidates = shuffle(this.alive().filter((s) => !exclude.has(s.id)));
+    const fraction = (s: ChunkServerInfo) => (s.capacity > 0 ? Math.floor((s.used / s.capacity) * 100) : 100);
+    candidates.sort((a, b) => fraction(a) - fraction(b) || a.load - b.load);
+    return candidates.slice(0, Math.max(0, n));
+  }
+
+  queueDelete(id: string, handle: number): void {
+    this.servers.get(id)?.pendingDelete.add(handle);
+  }
+
+  cancelDelete(id: string, handle: number): void {
+    this.servers.get(id)?.pendingDelete.delete(handle);
+  }
+
+  takeDeletes(id: string): number[] {
+    const s = this.servers.get(id);
+    if (!s) return [];
+    const out = [...s.pendingDelete];
+    s.pendingDelete.clear();
+    return out;
+  }
+
+  /** Logs every state change since the last check. */
+  checkStates(): void {
+    for (const s of this.servers.values()) this.noteState(s);
+  }
+
+  start(): void {
+    this.stop();
+    this.timer = setInterval(() => this.checkStates(), Math.max(10, Math.floor(this.opts.heartbeatMs / 2)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private computeState(s: ChunkServerInfo): ServerState {
+    const age = this.clock() - s.lastSeen;
+    if (age >= this.opts.deadAfterMs) return 'dead';
+    if (age >= this.opts.suspectAfterMs) return 'suspect';
+    return 'alive';
+  }
+
+  private noteState(s: ChunkServerInfo): void {
+    const state = this.computeState(s);
+    if (state === s.loggedState) return;
+    const entry = { server: s.id, addr: s.addr, from: s.loggedState, to: state };
+    if (state === 'alive') this.log.info(entry, 'chunkserver state');
+    else this.log.warn(entry, 'chunkserver state');
+    s.loggedState = state;
+  }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}

@@ -1,0 +1,222 @@
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GfsError } from '../../src/common/errors.js';
+import { CHECKSUM_BLOCK as B } from '../../src/common/limits.js';
+import { decodeMeta, encodeMeta } from '../../src/chunkserver/chunk-meta.js';
+import { ChunkStore } from '../../src/chunkserver/chunk-store.js';
+
+const dirs: string[] = [];
+const stores: ChunkStore[] = [];
+
+async function fresh(dir?: string): Promise<{ dir: string; store: ChunkStore }> {
+  dir ??= await mkdtemp(join(tmpdir(), 'gfs-store-'));
+  if (!dirs.includes(dir)) dirs.push(dir);
+  const store = await ChunkStore.open(dir);
+  stores.push(store);
+  return { dir, store };
+}
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+function pattern(n: number, seed = 1): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7) & 0xff;
+  return b;
+}
+
+async function errOf(p: Promise<unknown>): Promise<GfsError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(GfsError);
+    return err as GfsError;
+  }
+  throw new Error('expected a failure');
+}
+
+async function flipByte(path: string, pos: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, pos);
+  b[0] = b[0]! ^ 0xff;
+  await fh.write(b, 0, 1, pos);
+  await fh.close();
+}
+
+describe('ChunkStore', () => {
+  it('creates a chunk on first write and reads back any range', async () => {
+    const { store } = await fresh();
+    const data = pattern(3 * B + 123);
+    expect(await store.write(7, 1, 0, data, { create: true, sync: false })).toBe(data.length);
+    expect(store.info(7)).toMatchObject({ version: 1, length: data.length });
+    expect(await store.read(7, 1, 0, data.length)).toEqual(data);
+    expect(await store.read(7, 1, B - 10, 20)).toEqual(data.subarray(B - 10, B + 10));
+    expect(await store.read(7, 1, data.length - 5, 100)).toEqual(data.subarray(data.length - 5));
+    expect((await store.read(7, 1, data.length, 10)).length).toBe(0);
+    expect(store.report()).toEqual([{ handle: 7, version: 1, length: data.length }]);
+    expect(store.used).toBe(data.length);
+  });
+
+  it('splices partial-block overwrites and zero-fills gaps', async () => {
+    const { store } = await fresh();
+    const model = Buffer.alloc(5 * B + 77);
+    const apply = async (off: number, d: Buffer) => {
+      await store.write(9, 3, off, d, { create: true, sync: false });
+      d.copy(model, off);
+    };
+    await apply(100, pattern(B, 2)); // straddles blocks 0 and 1
+    await apply(3 * B + 10, pattern(500, 3)); // gap from ~B+100 to 3B+10
+    await apply(B - 1, pattern(3, 4)); // tiny overwrite across a boundary
+    await apply(5 * B, pattern(77, 5)); // gap, new partial last block
+    const len = store.info(9)!.length;
+    expect(len).toBe(5 * B + 77);
+    expect(await store.read(9, 3, 0, len)).toEqual(model.subarray(0, len));
+    // A reopened store sees the same bytes and checksums.
+    await store.close();
+    const again = await ChunkStore.open(store.dataDir);
+    stores.push(again);
+    expect(await again.read(9, 3, 0, len)).toEqual(model.subarray(0, len));
+  });
+
+  it('detects a flipped byte, fails with EIO, reports and then refuses the chunk', async () => {
+    const { store } = await fresh();
+    await store.write(300, 1, 0, pattern(2 * B + 5), { create: true, sync: false });
+    await flipByte(store.chunkPath(300), B + 17);
+    // The untouched block still reads fine.
+    expect((await store.read(300, 1, 0, 100)).length).toBe(100);
+    const err = await errOf(store.read(300, 1, B, 10));
+    expect(err.code).toBe('EIO');
+    expect(err.message).toContain('checksum mismatch in chunk 300 block 1');
+    expect(store.takeCorrupt()).toEqual([300]);
+    expect(store.takeCorrupt()).toEqual([]);
+    expect((await errOf(store.read(300, 1, 0, 10))).code).toBe('EIO');
+    expect((await errOf(store.write(300, 1, 0, Buffer.from('x'), { create: true, sync: false }))).code).toBe('EIO');
+    expect(store.report()).toEqual([]);
+  });
+
+  it('verifies the old block before a partial overwrite and leaves the chunk alone when bad', async () => {
+    const { store } = await fresh();
+    await store.write(5, 1, 0, pattern(B + 10), { create: true, sync: false });
+    await flipByte(store.chunkPath(5), 3);
+    const before = await readFile(store.chunkPath(5));
+    const err = await errOf(store.write(5, 1, 10, Buffer.from('hello'), { create: true, sync: false }));
+    expect(err.code).toBe('EIO');
+    expect(await readFile(store.chunkPath(5))).toEqual(before);
+    expect(store.takeCorrupt()).toEqual([5]);
+  });
+
+  it('checks versions: ESTALE on mismatch, SetVersion rules', async () => {
+    const { store } = await fresh();
+    await store.write(11, 4, 0, Buffer.from('abc'), { create: true, sync: true });
+    expect((await errOf(store.read(11, 3, 0, 3))).code).toBe('ESTALE');
+    expect((await errOf(store.write(11, 5, 0, Buffer.from('x'), { create: true, sync: false }))).code).toBe('ESTALE');
+    await store.setVersion(11, 4, 5);
+    expect(store.info(11)!.version).toBe(5);
+    await store.setVersion(11, 4, 5); // repeated: already there
+    expect((await errOf(store.setVersion(11, 1, 2))).code).toBe('ESTALE');
+    expect(await store.read(11, 5, 0, 3)).toEqual(Buffer.from('abc'));
+    await store.setVersion(12, 0, 8); // absent: created empty
+    expect(store.info(12)).toMatchObject({ version: 8, length: 0 });
+    expect((await errOf(store.read(13, 1, 0, 1))).code).toBe('ENOENT');
+    expect((await errOf(store.write(13, 1, 0, Buffer.from('x'), { create: false, sync: false }))).code).toBe('ENOENT');
+    // Version survives a restart.
+    await store.close();
+    const again = await ChunkStore.open(store.dataDir);
+    stores.push(again);
+    expect(again.info(11)!.version).toBe(5);
+    expect(again.info(12)!.version).toBe(8);
+  });
+
+  it('truncates: shrink cuts data and checksums, grow zero-fills, version set', async () => {
+    const { store } = await fresh();
+    const data = pattern(3 * B + 9);
+    await store.write(21, 1, 0, data, { create: true, sync: false });
+    await store.truncate(21, 2, B + 100);
+    expect(store.info(21)).toMatchObject({ version: 2, length: B + 100 });
+    expect((await stat(store.chunkPath(21))).size).toBe(B + 100);
+    expect(await store.read(21, 2, 0, 4 * B)).toEqual(data.subarray(0, B + 100));
+    await store.truncate(21, 3, 2 * B + 50);
+    const grown = Buffer.concat([data.subarray(0, B + 100), Buffer.alloc(B - 50)]);
+    expect(await store.read(21, 3, 0, 4 * B)).toEqual(grown);
+    await store.truncate(21, 3, 2 * B); // exact block boundary
+    expect(await store.read(21, 3, 0, 4 * B)).toEqual(grown.subarray(0, 2 * B));
+    await store.truncate(21, 3, 0);
+    expect((await store.read(21, 3, 0, 10)).length).toBe(0);
+    expect((await errOf(store.truncate(21, 2, 10))).code).toBe('ESTALE');
+    // Data written past a shrunk end never reappears as stale bytes.
+    await store.write(21, 3, 0, Buffer.from('ab'), { create: false, sync: false });
+    await store.write(21, 3, 10, Buffer.from('cd'), { create: false, sync: false });
+    expect(await store.read(21, 3, 0, 100)).toEqual(Buffer.from('ab\0\0\0\0\0\0\0\0cd', 'latin1'));
+    expect(store.used).toBe(12);
+  });
+
+  it('rejects malformed handles and ranges without touching the disk', async () => {
+    const { store } = await fresh();
+    for (const h of [0, -1, 1.5, 2 ** 60, Number.NaN, Infinity]) {
+      const err = await errOf(store.write(h, 1, 0, Buffer.from('x'), { create: true, sync: false }));
+      expect(err.code).toBe('EINVAL');
+      expect(err.message).toContain('bad chunk handle');
+      expect((await errOf(store.read(h, 1, 0, 1))).code).toBe('EINVAL');
+      expect((await errOf(store.setVersion(h, 0, 1))).code).toBe('EINVAL');
+    }
+    expect((await errOf(store.write(1, 1, 2 ** 30, Buffer.from('x'), { create: true, sync: false }))).code).toBe('EINVAL');
+    expect((await errOf(store.write(1, 1, -5, Buffer.from('x'), { create: true, sync: false }))).code).toBe('EINVAL');
+    expect(await store.delete([0, -3, 'x', 99])).toBe(0);
+    expect(await readdir(store.chunksDir)).toEqual([]);
+  });
+
+  it('deletes chunk and meta; unknown handles are ignored', async () => {
+    const { store } = await fresh();
+    await store.write(257, 1, 0, Buffer.from('data'), { create: true, sync: false });
+    expect(store.chunkPath(257)).toMatch(/chunks\/01\/257\.chunk$/);
+    expect(await store.delete([257, 4242])).toBe(1);
+    await expect(stat(store.chunkPath(257))).rejects.toThrow();
+    await expect(stat(store.metaPath(257))).rejects.toThrow();
+    expect(store.report()).toEqual([]);
+    expect(store.used).toBe(0);
+  });
+
+  it('meta: a torn or garbled file is rejected; at start-up the chunk is marked corrupt', async () => {
+    const meta = { version: 3, length: B + 1, crcs: Uint32Array.from([1, 2]) };
+    const buf = encodeMeta(meta);
+    expect(decodeMeta(buf)).toEqual(meta);
+    expect(() => decodeMeta(buf.subarray(0, buf.length - 2))).toThrow();
+    const bad = Buffer.from(buf);
+    bad[10] = bad[10]! ^ 1;
+    expect(() => decodeMeta(bad)).toThrow(/checksum/);
+
+    const { dir, store } = await fresh();
+    await store.write(40, 2, 0, Buffer.from('hello'), { create: true, sync: true });
+    await store.write(41, 2, 0, Buffer.from('world'), { create: true, sync: true });
+    await store.close();
+    const metaPath = store.metaPath(40);
+    const raw = await readFile(metaPath);
+    await writeFile(metaPath, raw.subarray(0, raw.length - 3)); // torn
+    await writeFile(`${store.metaPath(41)}.tmp`, 'half written'); // leftover temp
+    await writeFile(store.chunkPath(296), 'orphan'); // data without meta (same shard as 40)
+    const { store: again } = await fresh(dir);
+    expect(again.takeCorrupt()).toEqual([40]);
+    expect(again.report()).toEqual([{ handle: 41, version: 2, length: 5 }]);
+    expect((await errOf(again.read(40, 2, 0, 5))).code).toBe('EIO');
+    await expect(stat(`${again.metaPath(41)}.tmp`)).rejects.toThrow();
+    await expect(stat(again.chunkPath(296))).rejects.toThrow();
+  });
+
+  it('serves concurrent reads and writes of one chunk without false corruption', async () => {
+    const { store } = await fresh();
+    await store.write(77, 1, 0, pattern(4 * B), { create: true, sync: false });
+    const jobs: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      jobs.push(store.write(77, 1, (i * 977) % (3 * B), pattern(B / 2, i), { create: false, sync: false }));
+      jobs.push(store.read(77, 1, (i * 1231) % (3 * B), B));
+    }
+    await Promise.all(jobs);
+    expect(store.takeCorrupt()).toEqual([]);
+    expect((await store.read(77, 1, 0, 4 * B)).length).toBe(4 * B);
+  });
+});

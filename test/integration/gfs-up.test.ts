@@ -1,0 +1,53 @@
+// `gfs up` brings a cluster up, `gfs status` answers, Ctrl-C stops everything it started.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { CLI, waitFor } from '../helpers/proc-cluster.js';
+
+const run = promisify(execFile);
+
+async function processesMentioning(text: string): Promise<string[]> {
+  const { stdout } = await run('ps', ['-eo', 'pid=,args=']);
+  return stdout
+    .split('\n')
+    .filter((l) => l.includes(text) && !l.includes('ps -eo'))
+    .map((l) => l.trim());
+}
+
+describe('gfs up', () => {
+  it('starts a master and three chunkservers, answers status, and stops cleanly on SIGINT', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gfs-up-'));
+    const data = join(dir, 'data');
+    const up = spawn(process.execPath, [CLI, 'up', '--no-mount', '--data', data, '--heartbeat-ms', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    up.stdout.on('data', (b) => (out += b));
+    up.stderr.on('data', (b) => (out += b));
+    try {
+      await waitFor(() => out.includes('press Ctrl-C'), 'gfs up to be ready', 60_000);
+      expect(out).toMatch(/gfs: master 127\.0\.0\.1:\d+/);
+      expect(out.match(/gfs: chunkserver-\d 127\.0\.0\.1:\d+/g)?.length).toBe(3);
+      const addr = readFileSync(join(data, 'master.addr'), 'utf8').trim();
+
+      const status = await waitFor(async () => {
+        const { stdout } = await run(process.execPath, [CLI, 'status', '--json', '--master', addr], { timeout: 20_000 });
+        const s = JSON.parse(stdout);
+        return s.servers.filter((v: { state: string }) => v.state === 'alive').length === 3 ? s : undefined;
+      }, 'three live chunkservers in gfs status', 30_000);
+      expect(status.servers).toHaveLength(3);
+      expect((await processesMentioning(data)).length).toBe(4);
+
+      const exited = new Promise<number | null>((res) => up.once('exit', (code) => res(code)));
+      up.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(out).toContain('gfs: stopped');
+      expect(await processesMentioning(data)).toEqual([]);
+    } finally {
+      up.kill('SIGKILL');
+      for (const line of await processesMentioning(data)) process.kill(Number(line.split(/\s+/)[0]), 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
