@@ -3,23 +3,22 @@
 // verifies the blocks it touches; a bad block marks the chunk corrupt (never served again,
 // reported in the next heartbeat). Mutations of one chunk are serialised by an exclusive lock,
 // reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
-import { mkdir, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
-import pLimit from 'p-limit';
 import { GfsError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { ChunkReport } from '../generated/gfs/index.js';
 import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
 import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
 import { KeyedRwLock } from './chunk-locks.js';
+import { scanChunks } from './chunk-scan.js';
+import { ioError, readFull, writeFull } from './chunk-io.js';
 import { FileCache } from './file-cache.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 
 /** Chunks whose checksum arrays stay in memory (each at most 4 KiB for a 64 MiB chunk). */
 export const CRC_CACHE_CHUNKS = 4096;
-/** Meta files read in parallel while scanning the data directory at start-up. */
-const SCAN_CONCURRENCY = 16;
 
 interface ChunkState {
   version: number;
@@ -32,32 +31,6 @@ export interface WriteOptions {
   create: boolean;
   /** fdatasync data and meta before returning. */
   sync: boolean;
-}
-
-function ioError(err: unknown, what: string): GfsError {
-  if (err instanceof GfsError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  const msg = `${what}: ${(err as Error)?.message ?? String(err)}`;
-  return new GfsError(code === 'ENOSPC' ? 'ENOSPC' : 'EIO', msg);
-}
-
-async function readFull(fh: FileHandle, pos: number, n: number): Promise<Buffer> {
-  const buf = Buffer.alloc(n); // zeros past EOF, so a short file fails its checksums
-  let got = 0;
-  while (got < n) {
-    const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf;
-}
-
-async function writeFull(fh: FileHandle, data: Uint8Array, pos: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, pos + done);
-    done += bytesWritten;
-  }
 }
 
 export class ChunkStore {
@@ -98,48 +71,18 @@ export class ChunkStore {
   }
 
   private async scan(): Promise<void> {
-    const limit = pLimit(SCAN_CONCURRENCY);
-    const jobs: Promise<void>[] = [];
-    for (const shard of await readdir(this.chunksDir)) {
-      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
-      const dir = join(this.chunksDir, shard);
-      this.madeDirs.add(dir);
-      const names = await readdir(dir);
-      const metas = new Set<number>();
-      for (const name of names) {
-        const m = /^(\d+)\.meta(\.tmp)?$/.exec(name);
-        if (!m) continue;
-        const h = Number(m[1]);
-        if (m[2]) {
-          jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
-        } else if (Number.isSafeInteger(h) && h > 0 && this.shardDir(h) === dir) {
-          metas.add(h);
-          jobs.push(limit(() => this.loadMeta(h)));
-        }
-      }
-      for (const name of names) {
-        const m = /^(\d+)\.chunk$/.exec(name);
-        if (m && !metas.has(Number(m[1]))) {
-          // Data without meta: a create or delete cut short. Nothing can vouch for it.
-          this.log.warn({ file: name }, 'removing chunk file without meta');
-          jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
-        }
+    const found = await scanChunks(this.chunksDir, (h) => this.shardDir(h), this.log);
+    for (const dir of found.dirs) this.madeDirs.add(dir);
+    for (const [h, meta] of found.chunks) {
+      if (meta) {
+        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false });
+        this.usedBytes += meta.length;
+      } else {
+        this.chunks.set(h, { version: 0, length: 0, corrupt: true });
+        this.pendingCorrupt.add(h);
       }
     }
-    await Promise.all(jobs);
     this.log.info({ chunks: this.chunks.size, used: this.usedBytes }, 'chunk store loaded');
-  }
-
-  private async loadMeta(h: number): Promise<void> {
-    try {
-      const meta = await readMetaFile(this.metaPath(h));
-      this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false });
-      this.usedBytes += meta.length;
-    } catch (err) {
-      this.log.warn({ handle: h, err: (err as Error).message }, 'unreadable chunk meta: chunk marked corrupt');
-      this.chunks.set(h, { version: 0, length: 0, corrupt: true });
-      this.pendingCorrupt.add(h);
-    }
   }
 
   // ------------------------------------------------------------- reporting

@@ -3,7 +3,7 @@
 // and the master's chunk administration (delete, set version, truncate, sync, status).
 import * as grpc from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
-import { STREAM_PIECE } from '../common/limits.js';
+import { CHECKSUM_BLOCK, STREAM_PIECE } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
 import { callUnary, toServiceError, unaryHandler, type ClientPool } from '../common/rpc.js';
 import type { ChunkServerClient, ChunkServerHandlers } from '../generated/gfs/ChunkServer.js';
@@ -147,18 +147,25 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         const offset = checkUint('offset', req.offset);
         const length = checkUint('length', req.length);
         const end = offset + length;
+        // Pieces end on checksum-block boundaries (no block is read twice), and the next piece
+        // is read from disk while the current one is being sent.
+        const fetch = (at: number) => {
+          const want = Math.min(STREAM_PIECE - (at % CHECKSUM_BLOCK), end - at);
+          const p = admission.read(() => store.read(handle, version, at, want)).then((buf) => ({ buf, want }));
+          p.catch(() => undefined); // observed below, unless the reader went away first
+          return p;
+        };
         let pos = offset;
-        // At least one round, so a zero-length read still checks the handle and version.
-        do {
-          if (call.cancelled) return;
-          const want = Math.min(STREAM_PIECE, end - pos);
-          const at = pos;
-          const buf = await admission.read(() => store.read(handle, version, at, want));
-          if (buf.length === 0) break;
+        let next = fetch(pos); // at least one round: a zero-length read still checks handle and version
+        for (;;) {
+          const { buf, want } = await next;
+          if (call.cancelled || buf.length === 0) break;
           pos += buf.length;
+          const more = buf.length === want && pos < end;
+          if (more) next = fetch(pos);
           if (!call.write({ data: buf })) await waitWritable(call);
-          if (buf.length < want) break;
-        } while (pos < end);
+          if (!more) break;
+        }
         if (!call.cancelled) call.end();
       })()
         .catch((err) => {

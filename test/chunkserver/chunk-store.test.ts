@@ -29,6 +29,14 @@ function pattern(n: number, seed = 1): Buffer {
   return b;
 }
 
+/** Buffer equality without vitest's slow element-by-element diff. */
+function same(actual: Buffer, expected: Buffer): void {
+  if (actual.equals(expected)) return;
+  let i = 0;
+  while (i < actual.length && actual[i] === expected[i]) i++;
+  expect.fail(`buffers differ at byte ${i} (lengths ${actual.length} and ${expected.length})`);
+}
+
 async function errOf(p: Promise<unknown>): Promise<GfsError> {
   try {
     await p;
@@ -54,9 +62,9 @@ describe('ChunkStore', () => {
     const data = pattern(3 * B + 123);
     expect(await store.write(7, 1, 0, data, { create: true, sync: false })).toBe(data.length);
     expect(store.info(7)).toMatchObject({ version: 1, length: data.length });
-    expect(await store.read(7, 1, 0, data.length)).toEqual(data);
-    expect(await store.read(7, 1, B - 10, 20)).toEqual(data.subarray(B - 10, B + 10));
-    expect(await store.read(7, 1, data.length - 5, 100)).toEqual(data.subarray(data.length - 5));
+    same(await store.read(7, 1, 0, data.length), data);
+    same(await store.read(7, 1, B - 10, 20), data.subarray(B - 10, B + 10));
+    same(await store.read(7, 1, data.length - 5, 100), data.subarray(data.length - 5));
     expect((await store.read(7, 1, data.length, 10)).length).toBe(0);
     expect(store.report()).toEqual([{ handle: 7, version: 1, length: data.length }]);
     expect(store.used).toBe(data.length);
@@ -75,12 +83,12 @@ describe('ChunkStore', () => {
     await apply(5 * B, pattern(77, 5)); // gap, new partial last block
     const len = store.info(9)!.length;
     expect(len).toBe(5 * B + 77);
-    expect(await store.read(9, 3, 0, len)).toEqual(model.subarray(0, len));
+    same(await store.read(9, 3, 0, len), model.subarray(0, len));
     // A reopened store sees the same bytes and checksums.
     await store.close();
     const again = await ChunkStore.open(store.dataDir);
     stores.push(again);
-    expect(await again.read(9, 3, 0, len)).toEqual(model.subarray(0, len));
+    same(await again.read(9, 3, 0, len), model.subarray(0, len));
   });
 
   it('detects a flipped byte, fails with EIO, reports and then refuses the chunk', async () => {
@@ -106,7 +114,7 @@ describe('ChunkStore', () => {
     const before = await readFile(store.chunkPath(5));
     const err = await errOf(store.write(5, 1, 10, Buffer.from('hello'), { create: true, sync: false }));
     expect(err.code).toBe('EIO');
-    expect(await readFile(store.chunkPath(5))).toEqual(before);
+    same(await readFile(store.chunkPath(5)), before);
     expect(store.takeCorrupt()).toEqual([5]);
   });
 
@@ -119,7 +127,7 @@ describe('ChunkStore', () => {
     expect(store.info(11)!.version).toBe(5);
     await store.setVersion(11, 4, 5); // repeated: already there
     expect((await errOf(store.setVersion(11, 1, 2))).code).toBe('ESTALE');
-    expect(await store.read(11, 5, 0, 3)).toEqual(Buffer.from('abc'));
+    same(await store.read(11, 5, 0, 3), Buffer.from('abc'));
     await store.setVersion(12, 0, 8); // absent: created empty
     expect(store.info(12)).toMatchObject({ version: 8, length: 0 });
     expect((await errOf(store.read(13, 1, 0, 1))).code).toBe('ENOENT');
@@ -139,19 +147,19 @@ describe('ChunkStore', () => {
     await store.truncate(21, 2, B + 100);
     expect(store.info(21)).toMatchObject({ version: 2, length: B + 100 });
     expect((await stat(store.chunkPath(21))).size).toBe(B + 100);
-    expect(await store.read(21, 2, 0, 4 * B)).toEqual(data.subarray(0, B + 100));
+    same(await store.read(21, 2, 0, 4 * B), data.subarray(0, B + 100));
     await store.truncate(21, 3, 2 * B + 50);
     const grown = Buffer.concat([data.subarray(0, B + 100), Buffer.alloc(B - 50)]);
-    expect(await store.read(21, 3, 0, 4 * B)).toEqual(grown);
+    same(await store.read(21, 3, 0, 4 * B), grown);
     await store.truncate(21, 3, 2 * B); // exact block boundary
-    expect(await store.read(21, 3, 0, 4 * B)).toEqual(grown.subarray(0, 2 * B));
+    same(await store.read(21, 3, 0, 4 * B), grown.subarray(0, 2 * B));
     await store.truncate(21, 3, 0);
     expect((await store.read(21, 3, 0, 10)).length).toBe(0);
     expect((await errOf(store.truncate(21, 2, 10))).code).toBe('ESTALE');
     // Data written past a shrunk end never reappears as stale bytes.
     await store.write(21, 3, 0, Buffer.from('ab'), { create: false, sync: false });
     await store.write(21, 3, 10, Buffer.from('cd'), { create: false, sync: false });
-    expect(await store.read(21, 3, 0, 100)).toEqual(Buffer.from('ab\0\0\0\0\0\0\0\0cd', 'latin1'));
+    same(await store.read(21, 3, 0, 100), Buffer.from('ab\0\0\0\0\0\0\0\0cd', 'latin1'));
     expect(store.used).toBe(12);
   });
 

@@ -1,0 +1,65 @@
+// Start-up scan of `<dataDir>/chunks`: loads every `<handle>.meta`, removes leftovers of
+// interrupted operations (meta temp files, chunk files without meta). A meta that fails its
+// checks is returned as undefined: that chunk is corrupt (nothing can vouch for its data).
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { Logger } from '../common/logger.js';
+import { readMetaFile, type ChunkMeta } from './chunk-meta.js';
+
+/** Meta files read in parallel while scanning. */
+const SCAN_CONCURRENCY = 16;
+
+export interface ScanResult {
+  dirs: string[];
+  chunks: Map<number, ChunkMeta | undefined>;
+}
+
+export async function scanChunks(chunksDir: string, shardDir: (h: number) => string, log: Logger): Promise<ScanResult> {
+  const limit = pLimit(SCAN_CONCURRENCY);
+  const jobs: Promise<void>[] = [];
+  const out: ScanResult = { dirs: [], chunks: new Map() };
+  for (const shard of await readdir(chunksDir)) {
+    if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+    const dir = join(chunksDir, shard);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      log.warn({ dir, err: (err as Error).message }, 'skipping unreadable chunk directory');
+      continue;
+    }
+    out.dirs.push(dir);
+    const metas = new Set<number>();
+    for (const name of names) {
+      const m = /^(\d+)\.meta(\.tmp)?$/.exec(name);
+      if (!m) continue;
+      const h = Number(m[1]);
+      if (m[2]) {
+        jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
+      } else if (Number.isSafeInteger(h) && h > 0 && shardDir(h) === dir) {
+        metas.add(h);
+        jobs.push(
+          limit(async () => {
+            try {
+              out.chunks.set(h, await readMetaFile(join(dir, name)));
+            } catch (err) {
+              log.warn({ handle: h, err: (err as Error).message }, 'unreadable chunk meta: chunk marked corrupt');
+              out.chunks.set(h, undefined);
+            }
+          }),
+        );
+      }
+    }
+    for (const name of names) {
+      const m = /^(\d+)\.chunk$/.exec(name);
+      if (m && !metas.has(Number(m[1]))) {
+        // Data without meta: a create or delete cut short. Nothing can vouch for it.
+        log.warn({ file: join(dir, name) }, 'removing chunk file without meta');
+        jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
+      }
+    }
+  }
+  await Promise.all(jobs);
+  return out;
+}
