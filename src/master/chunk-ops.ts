@@ -41,6 +41,10 @@ export const noLiveServers = () => new GfsError('EHOSTDOWN', 'no live chunkserve
 export class ChunkOps {
   constructor(private readonly core: MasterCore) {}
 
+  /**
+   * Locations of the chunks covering [offset, offset + length). Like a noatime mount, a read
+   * lookup does not update atime (it would turn every read into a logged mutation).
+   */
   async getChunks(ino: number, offset: number, length: number, forWrite: boolean): Promise<GetChunksOut> {
     const inode = this.fileByIno(ino);
     checkCount(offset, 'offset');

@@ -1,0 +1,130 @@
+// gRPC handlers of the Master service: map wire messages to the operations and back. Every
+// handler goes through unaryHandler (GfsError -> status + gfs-errno, anything else -> INTERNAL).
+// Mutating handlers wait for `core.durable()` before answering.
+import { unaryHandler } from '../common/rpc.js';
+import { GfsError } from '../common/errors.js';
+import type { Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
+import { AttrOps, type TimeArg } from './attr-ops.js';
+import { toAttr } from './attr.js';
+import { ChunkOps } from './chunk-ops.js';
+import { ClusterOps } from './cluster-ops.js';
+import type { MasterCore } from './core.js';
+import { type Cred, type Inode, ROOT_CRED } from './inode.js';
+import { NamespaceOps } from './namespace-ops.js';
+import { checkTime } from './time.js';
+
+export function masterHandlers(core: MasterCore): MasterHandlers {
+  const log = core.log;
+  const ns = new NamespaceOps(core);
+  const chunks = new ChunkOps(core);
+  const attrs = new AttrOps(core, chunks);
+  const cluster = new ClusterOps(core, chunks);
+  const attrReply = (inode: Inode) => ({ attr: toAttr(inode) });
+
+  /** A handler that changes state: answer only once the change is durable. */
+  function mutating<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
+    return unaryHandler<Req, Res>(log, name, async (req) => {
+      const res = await fn(req);
+      await core.durable();
+      return res;
+    });
+  }
+
+  const handlers: MasterHandlers = {
+    GetAttr: unaryHandler(log, 'GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino))),
+    ReadDir: unaryHandler(log, 'ReadDir', (req) => {
+      const r = ns.readdir(req.path, req.after, req.limit);
+      return {
+        entries: r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) })),
+        more: r.more,
+        dir: toAttr(r.dir),
+      };
+    }),
+    Mkdir: mutating('Mkdir', (req) => {
+      log.debug({ path: req.path }, 'mkdir');
+      return attrReply(ns.mkdir(req.path, req.mode, cred(req.cred), req.umask));
+    }),
+    Create: mutating('Create', (req) => {
+      log.debug({ path: req.path }, 'create');
+      return attrReply(ns.create(req.path, req.mode, cred(req.cred), req.umask, req.exclusive));
+    }),
+    Mknod: mutating('Mknod', (req) => {
+      log.debug({ path: req.path }, 'mknod');
+      return attrReply(ns.mknod(req.path, req.mode, req.rdev, cred(req.cred), req.umask));
+    }),
+    Unlink: mutating('Unlink', (req) => {
+      ns.unlink(req.path);
+      return {};
+    }),
+    Rmdir: mutating('Rmdir', (req) => {
+      log.debug({ path: req.path }, 'rmdir');
+      ns.rmdir(req.path);
+      return {};
+    }),
+    Rename: mutating('Rename', (req) => {
+      log.debug({ path: req.src, to: req.dst, flags: req.flags }, 'rename');
+      ns.rename(req.src, req.dst, req.flags);
+      return {};
+    }),
+    Link: mutating('Link', (req) => attrReply(ns.link(req.src, req.dst))),
+    Symlink: mutating('Symlink', (req) => attrReply(ns.symlink(req.target, req.path, cred(req.cred)))),
+    Readlink: unaryHandler(log, 'Readlink', (req) => ({ target: ns.readlink(req.path, req.ino) })),
+    SetAttr: mutating('SetAttr', async (req) => {
+      const inode = await attrs.setattr({
+        path: req.path,
+        ino: req.ino,
+        cred: cred(req.cred),
+        valid: req.valid,
+        mode: req.mode,
+        uid: req.uid,
+        gid: req.gid,
+        size: req.size,
+        atime: timeArg(req.atime, 'atime'),
+        mtime: timeArg(req.mtime, 'mtime'),
+      });
+      return attrReply(inode);
+    }),
+    StatFs: unaryHandler(log, 'StatFs', () => cluster.statfs()),
+    SetXattr: mutating('SetXattr', (req) => {
+      attrs.setxattr(req.path, req.ino, req.name, req.value ?? Buffer.alloc(0), req.flags);
+      return {};
+    }),
+    GetXattr: unaryHandler(log, 'GetXattr', (req) => ({ value: attrs.getxattr(req.path, req.ino, req.name) })),
+    ListXattr: unaryHandler(log, 'ListXattr', (req) => ({ names: attrs.listxattr(req.path, req.ino) })),
+    RemoveXattr: mutating('RemoveXattr', (req) => {
+      attrs.removexattr(req.path, req.ino, req.name);
+      return {};
+    }),
+    Open: unaryHandler(log, 'Open', (req) => attrReply(attrs.open(req.path, req.ino, req.clientId))),
+    Release: mutating('Release', (req) => {
+      attrs.release(req.ino, req.clientId);
+      return {};
+    }),
+    GetChunks: mutating('GetChunks', (req) => chunks.getChunks(req.ino, req.offset, req.length, req.forWrite)),
+    CommitWrite: mutating('CommitWrite', (req) => attrReply(chunks.commitWrite(req.ino, req.end))),
+    ReserveAppend: mutating('ReserveAppend', (req) => ({ offset: chunks.reserveAppend(req.ino, req.length) })),
+    ReportBadReplica: unaryHandler(log, 'ReportBadReplica', (req) => {
+      if (!chunks.reportBadReplica(req.handle, req.serverId, req.reason)) {
+        throw new GfsError('ENOENT', `no chunk ${req.handle}`);
+      }
+      return {};
+    }),
+    Register: mutating('Register', (req) => cluster.register(req)),
+    Heartbeat: mutating('Heartbeat', (req) => cluster.heartbeat(req)),
+    ClusterStatus: unaryHandler(log, 'ClusterStatus', () => cluster.clusterStatus()),
+  };
+  return handlers;
+}
+
+function cred(c: Cred__Output | null): Cred {
+  if (!c) return ROOT_CRED;
+  return { uid: c.uid >>> 0, gid: c.gid >>> 0, groups: (c.groups ?? []).map((g) => g >>> 0) };
+}
+
+function timeArg(t: TimeSet__Output | null, what: string): TimeArg | undefined {
+  if (!t) return undefined;
+  const kind = t.kind as string | number;
+  if (kind === 'TIME_NOW' || kind === 1) return 'now';
+  if (kind === 'TIME_SET' || kind === 2) return checkTime(t.time, what);
+  return undefined;
+}
