@@ -184,7 +184,8 @@ export class GfsClient implements GfsClientApi {
     await this.call<pb.ReleaseRequest, unknown>('Release', { ino, clientId: this.clientId }, true);
   }
 
-  read(ino: number, offset: number, length: number): Promise<Buffer> {
+  async read(ino: number, offset: number, length: number): Promise<Buffer> {
+    checkIno(ino);
     checkRange(offset, length);
     return this.reader.read(ino, offset, length);
   }
@@ -195,6 +196,7 @@ export class GfsClient implements GfsClientApi {
   }
 
   async writeData(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<void> {
+    checkIno(ino);
     checkRange(offset, data.length);
     if (this.closed) throw new GfsError('EBADF', 'client is closed');
     await this.writer.write(ino, offset, data, opts?.sync ?? false);
@@ -260,6 +262,10 @@ function timeSet(t: TimeArg | undefined): pb.TimeSet {
 function checkSize(size: number): void {
   if (!Number.isSafeInteger(size) || size < 0) throw new GfsError('EINVAL', `bad size ${size}`);
   if (size > MAX_FILE_SIZE) throw new GfsError('EFBIG', `size ${size} exceeds the largest file (${MAX_FILE_SIZE} bytes)`);
+}
+
+function checkIno(ino: number): void {
+  if (!Number.isSafeInteger(ino) || ino <= 0) throw new GfsError('EINVAL', `bad inode number ${ino}`);
 }
 
 function checkRange(offset: number, length: number): void {
