@@ -174,6 +174,17 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         .finally(leave);
     },
 
+    ReadSmall: unaryHandler<ReadRequest__Output, ReadReply>(log, 'ReadSmall', (req) =>
+      admission.track(async () => {
+        const handle = checkHandle(req.handle);
+        const version = checkUint('version', req.version);
+        const offset = checkUint('offset', req.offset);
+        const length = checkUint('length', req.length);
+        if (length > STREAM_PIECE) throw new GfsError('EINVAL', `ReadSmall of ${length} bytes: at most ${STREAM_PIECE}, use Read`);
+        return { data: await admission.read(() => store.read(handle, version, offset, length)) };
+      }),
+    ),
+
     Delete: unaryHandler(log, 'Delete', (req) =>
       admission.track(async () => {
         const handles = req.handles ?? [];

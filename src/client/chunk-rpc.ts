@@ -6,7 +6,7 @@ import { callUnary, ClientPool } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import { STREAM_PIECE } from '../common/limits.js';
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
-import type { ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
+import type { ReadRequest, ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
 import { DATA_CALL_MS_PER_MIB } from './options.js';
 
 export class ChunkRpc {
@@ -24,6 +24,15 @@ export class ChunkRpc {
    */
   read(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number): Promise<number> {
     const client = this.pool.get(addr);
+    if (length <= STREAM_PIECE) {
+      return callUnary<ReadRequest, ReadReply__Output>(client, client.ReadSmall, { handle, version, offset, length }, this.timeoutFor(length), `read chunk ${handle} from ${addr}`).then(
+        ({ data }) => {
+          if (data.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
+          data.copy(into, at);
+          return data.length;
+        },
+      );
+    }
     return new Promise<number>((resolve, reject) => {
       let got = 0;
       let failed = false;
