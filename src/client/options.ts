@@ -15,7 +15,7 @@ export const PIECE_ATTEMPTS = 6;
 /** Chunk pieces in flight per client (reads and writes share the pool). */
 export const MAX_PARALLEL_PIECES = 64;
 /** Largest piece a range is split into (within one chunk). */
-export const PIECE_BYTES = 4 * 1024 * 1024;
+export const PIECE_BYTES = 16 * 1024 * 1024;
 /** Cached chunk locations. */
 export const LOCATION_CACHE_ENTRIES = 100_000;
 export const LOCATION_TTL_MS = 30_000;

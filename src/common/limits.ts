@@ -14,7 +14,7 @@ export const SYMLINK_MAX = PATH_MAX;
 /** Largest single gRPC message any gfs process sends or accepts. */
 export const MAX_MESSAGE_BYTES = 16 * MiB;
 /** Data moves in stream messages of this size (reads and pushes). */
-export const STREAM_PIECE = 1 * MiB;
+export const STREAM_PIECE = 1024 * KiB;
 /** Writes up to this size travel inline in the Write RPC instead of a separate push. */
 export const INLINE_WRITE_MAX = 256 * KiB;
 /** Largest file: 2^50 bytes keeps offsets exact in JS numbers with room to spare. */
