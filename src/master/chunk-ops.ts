@@ -142,8 +142,15 @@ export class ChunkOps {
       }
       leases.revoke(handle);
       if (chunks.replicas(handle).length === 0) {
-        // Nobody holds this chunk (never written, or every copy was lost): place it afresh
-        // under a new version so that any copy that turns up later is stale.
+        // Within the file's committed size the chunk may hold data on servers that have not
+        // reported yet (a master restart): placing it afresh would make those copies stale and
+        // lose the data. The client retries until a report arrives.
+        const inode = this.core.ns.get(meta.ino);
+        if (inode && inode.size > meta.index * this.core.cfg.chunkSize) {
+          throw new GfsError('EHOSTDOWN', `no known replica of chunk ${handle} yet (waiting for chunkserver reports)`);
+        }
+        // Beyond the committed size the chunk was never written: place it afresh under a new
+        // version so that any copy that turns up later is stale.
         const goal = this.core.ns.get(meta.ino)?.goal ?? this.core.cfg.replication;
         const placed = registry.place(goal);
         if (!placed.length) throw noLiveServers();
@@ -156,7 +163,9 @@ export class ChunkOps {
       if (!alive.length) throw new GfsError('EHOSTDOWN', `no live replica of chunk ${handle}`);
       const oldVersion = meta.version;
       const newVersion = oldVersion + 1;
-      this.core.mutate({ op: 'setVersion', handle, version: newVersion });
+      // Replicas learn the new version before the master records it: if none can be told, the
+      // version stays and no copy becomes stale (a replica reporting a newer version than the
+      // master's, after a crash in between, is adopted by the report handling).
       const results = await Promise.allSettled(
         alive.map((id) => this.core.calls.setVersion(registry.get(id)!.addr, handle, oldVersion, newVersion)),
       );
@@ -171,6 +180,7 @@ export class ChunkOps {
       });
       if (!chunks.get(handle)) return;
       if (!ok.length) throw new GfsError('EHOSTDOWN', `no replica of chunk ${handle} took version ${newVersion}`);
+      this.core.mutate({ op: 'setVersion', handle, version: newVersion });
       this.grant(meta, ok);
     });
   }
