@@ -43,3 +43,39 @@ export function firstBadBlock(buf: Uint8Array, firstBlock: number, crcs: Uint32A
   }
   return -1;
 }
+
+/** Per-block checksums of bytes that arrive in pieces of any size, in order from offset 0. */
+export class RunningBlockCrcs {
+  private readonly done: number[] = [];
+  private cur = 0;
+  private curLen = 0;
+  private total = 0;
+
+  update(data: Uint8Array): void {
+    for (let off = 0; off < data.length; ) {
+      const n = Math.min(BLOCK - this.curLen, data.length - off);
+      this.cur = crc32(data.subarray(off, off + n), this.cur) >>> 0;
+      this.curLen += n;
+      off += n;
+      if (this.curLen === BLOCK) {
+        this.done.push(this.cur);
+        this.cur = 0;
+        this.curLen = 0;
+      }
+    }
+    this.total += data.length;
+  }
+
+  /** Bytes seen so far. */
+  get length(): number {
+    return this.total;
+  }
+
+  /** The checksums of every block, the last one possibly partial. */
+  finish(): Uint32Array {
+    const out = new Uint32Array(blockCount(this.total));
+    out.set(this.done);
+    if (this.curLen > 0) out[this.done.length] = this.cur;
+    return out;
+  }
+}

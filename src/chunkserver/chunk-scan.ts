@@ -1,6 +1,7 @@
 // Start-up scan of `<dataDir>/chunks`: loads every `<handle>.meta`, removes leftovers of
-// interrupted operations (meta temp files, chunk files without meta). A meta that fails its
-// checks is returned as undefined: that chunk is corrupt (nothing can vouch for its data).
+// interrupted operations (meta temp files, unfinished clones, chunk files without meta). A meta
+// that fails its checks is returned as undefined: that chunk is corrupt (nothing can vouch for
+// its data).
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
@@ -52,6 +53,12 @@ export async function scanChunks(chunksDir: string, shardDir: (h: number) => str
       }
     }
     for (const name of names) {
+      if (/^\d+\.clone$/.test(name)) {
+        // A clone cut short (crash or kill mid-copy): never installed, never visible.
+        log.info({ file: join(dir, name) }, 'removing unfinished clone');
+        jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
+        continue;
+      }
       const m = /^(\d+)\.chunk$/.exec(name);
       if (m && !metas.has(Number(m[1]))) {
         // Data without meta: a create or delete cut short. Nothing can vouch for it.

@@ -3,7 +3,9 @@
 // verifies the blocks it touches; a bad block marks the chunk corrupt (never served again,
 // reported in the next heartbeat). Mutations of one chunk are serialised by an exclusive lock,
 // reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
-import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
+// A clone is written to `<handle>.clone` (invisible: not in the chunk map, removed at start-up
+// if a crash leaves it) and installed under the chunk's exclusive lock once complete and synced.
+import { mkdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { GfsError } from '../common/errors.js';
@@ -24,7 +26,23 @@ interface ChunkState {
   version: number;
   length: number;
   corrupt: boolean;
+  /** Date.now() of the last client read or mutation (0: none since start-up). */
+  lastUse: number;
 }
+
+/** Result of one scrubbing step (see verifyBlocks). */
+export type ScrubStep =
+  /** The chunk is gone or already known corrupt: nothing to verify. */
+  | { status: 'gone' }
+  /** The chunk was used after the given time: left for a later pass. */
+  | { status: 'busy' }
+  /** `bytes` verified good; `next` is the block to continue from, or -1 at the end. */
+  | { status: 'ok'; bytes: number; next: number }
+  /** Block `block` failed its checksum: the chunk is now marked corrupt. */
+  | { status: 'bad'; bytes: number; block: number };
+
+/** What a clone of a chunk at a version has to do on this server. */
+export type CloneNeed = 'have' | 'copy';
 
 export interface WriteOptions {
   /** Create the chunk at the request's version when this server does not have it. */
@@ -41,6 +59,8 @@ export class ChunkStore {
   private readonly locks = new KeyedRwLock<number>();
   private readonly pendingCorrupt = new Set<number>();
   private readonly madeDirs = new Set<string>();
+  /** Clones being written, by handle; aborted when the chunk is deleted meanwhile. */
+  private readonly cloning = new Map<number, AbortController>();
   private usedBytes = 0;
 
   private constructor(
@@ -69,16 +89,19 @@ export class ChunkStore {
   metaPath(h: number): string {
     return join(this.shardDir(h), `${h}.meta`);
   }
+  clonePath(h: number): string {
+    return join(this.shardDir(h), `${h}.clone`);
+  }
 
   private async scan(): Promise<void> {
     const found = await scanChunks(this.chunksDir, (h) => this.shardDir(h), this.log);
     for (const dir of found.dirs) this.madeDirs.add(dir);
     for (const [h, meta] of found.chunks) {
       if (meta) {
-        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false });
+        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false, lastUse: 0 });
         this.usedBytes += meta.length;
       } else {
-        this.chunks.set(h, { version: 0, length: 0, corrupt: true });
+        this.chunks.set(h, { version: 0, length: 0, corrupt: true, lastUse: 0 });
         this.pendingCorrupt.add(h);
       }
     }
@@ -172,13 +195,17 @@ export class ChunkStore {
     this.crcCache.set(h, crcs);
   }
 
-  private async create(h: number, version: number): Promise<ChunkState> {
+  private async ensureShardDir(h: number): Promise<void> {
     const dir = this.shardDir(h);
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.madeDirs.add(dir);
     }
-    const st: ChunkState = { version, length: 0, corrupt: false };
+  }
+
+  private async create(h: number, version: number): Promise<ChunkState> {
+    await this.ensureShardDir(h);
+    const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now() };
     await this.saveMeta(h, st, new Uint32Array(0), false);
     this.chunks.set(h, st);
     this.log.debug({ handle: h, version }, 'chunk created');
@@ -207,6 +234,7 @@ export class ChunkStore {
     checkUint('length', length);
     return this.locks.shared(h, async () => {
       const st = this.need(h, version);
+      st.lastUse = Date.now();
       if (offset >= st.length || length === 0) return Buffer.alloc(0);
       const end = Math.min(offset + length, st.length);
       const b0 = Math.floor(offset / BLOCK);
@@ -227,6 +255,7 @@ export class ChunkStore {
       let st = this.chunks.get(h);
       if (!st && opts.create) st = await this.create(h, version);
       else st = this.need(h, version);
+      st.lastUse = Date.now();
       if (data.length === 0) {
         if (opts.sync) await this.syncLocked(h);
         return st.length;
@@ -290,6 +319,7 @@ export class ChunkStore {
         return;
       }
       this.need(h, undefined);
+      st.lastUse = Date.now();
       if (st.version === newVersion) return;
       if (st.version !== oldVersion) {
         throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, expected ${oldVersion} or ${newVersion}`);
@@ -311,6 +341,7 @@ export class ChunkStore {
       if (st.version > version) {
         throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, truncate has older version ${version}`);
       }
+      st.lastUse = Date.now();
       const cur = st.length;
       const crcs = await this.crcs(h, st);
       const next = new Uint32Array(blockCount(length));
@@ -350,6 +381,8 @@ export class ChunkStore {
       if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw <= 0) continue;
       const h = raw;
       await this.locks.exclusive(h, async () => {
+        // A clone of this chunk still being copied here must not appear after the delete.
+        this.cloning.get(h)?.abort(new GfsError('ENOENT', `chunk ${h} was deleted on this server during the clone`));
         const st = this.chunks.get(h);
         if (!st) return;
         this.files.forget(h);
@@ -387,7 +420,127 @@ export class ChunkStore {
     }
   }
 
+  // ------------------------------------------------------------------ clones
+
+  /**
+   * What a clone of chunk h at `version` must do here: 'have' when this server already holds
+   * a good copy at that version; 'copy' when it holds nothing, an older version or a corrupt
+   * copy (replaced on install). A good copy at a newer version refuses with ESTALE.
+   */
+  cloneNeed(h: number, version: number): CloneNeed {
+    const st = this.chunks.get(h);
+    if (!st || st.corrupt || st.version < version) return 'copy';
+    if (st.version === version) return 'have';
+    throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version} on this server, clone asks for older version ${version}`);
+  }
+
+  /**
+   * Reserves `<handle>.clone` for a clone of h (one at a time per chunk). The signal aborts
+   * when the chunk is deleted on this server meanwhile. Pair with endClone.
+   */
+  async beginClone(h: number): Promise<{ path: string; signal: AbortSignal }> {
+    if (this.cloning.has(h)) throw new GfsError('EAGAIN', `chunk ${h}: a clone is already being written here`);
+    const ac = new AbortController();
+    this.cloning.set(h, ac);
+    try {
+      await this.ensureShardDir(h);
+    } catch (err) {
+      this.cloning.delete(h);
+      throw ioError(err, `chunk ${h}: clone directory`);
+    }
+    return { path: this.clonePath(h), signal: ac.signal };
+  }
+
+  /**
+   * Makes a complete, synced clone file visible as chunk h at `version` with the given
+   * checksums (atomic: old meta removed, data renamed into place, new meta written durably;
+   * a crash in between leaves a chunk file without meta, which start-up removes). Returns false
+   * (and leaves the temp file for endClone) when a good copy at `version` appeared meanwhile.
+   */
+  async installClone(h: number, version: number, length: number, crcs: Uint32Array): Promise<boolean> {
+    if (crcs.length !== blockCount(length)) throw new GfsError('EIO', `chunk ${h}: clone has ${crcs.length} checksums for ${length} bytes`);
+    return this.locks.exclusive(h, async () => {
+      const ac = this.cloning.get(h);
+      if (!ac) throw new GfsError('EIO', `chunk ${h}: no clone in progress to install`);
+      if (ac.signal.aborted) throw ac.signal.reason;
+      if (this.cloneNeed(h, version) === 'have') return false;
+      const old = this.chunks.get(h);
+      if (old) {
+        // Replacing a stale or corrupt copy: it stops existing before the new one appears.
+        this.files.forget(h);
+        this.chunks.delete(h);
+        this.crcCache.delete(h);
+        this.pendingCorrupt.delete(h);
+        this.usedBytes -= old.length;
+        await unlink(this.metaPath(h)).catch(() => undefined);
+      }
+      try {
+        await rename(this.clonePath(h), this.chunkPath(h));
+        await writeMetaFile(this.metaPath(h), { version, length, crcs }, true);
+      } catch (err) {
+        await unlink(this.metaPath(h)).catch(() => undefined);
+        await unlink(this.chunkPath(h)).catch(() => undefined);
+        throw ioError(err, `chunk ${h}: installing clone`);
+      }
+      this.chunks.set(h, { version, length, corrupt: false, lastUse: Date.now() });
+      this.crcCache.set(h, crcs);
+      this.usedBytes += length;
+      this.log.debug({ handle: h, version, length }, 'clone installed');
+      return true;
+    });
+  }
+
+  /** Ends a clone begun with beginClone: removes its temp file if still there. */
+  async endClone(h: number): Promise<void> {
+    this.cloning.delete(h);
+    await unlink(this.clonePath(h)).catch(() => undefined);
+  }
+
+  // --------------------------------------------------------------- scrubbing
+
+  /**
+   * Handles of good chunks not read or written for at least idleMs, longest idle first
+   * (idleMs 0: every good chunk).
+   */
+  scrubCandidates(idleMs: number, now = Date.now()): number[] {
+    const out: Array<[number, number]> = [];
+    for (const [h, st] of this.chunks) {
+      if (!st.corrupt && (idleMs <= 0 || now - st.lastUse >= idleMs)) out.push([h, st.lastUse]);
+    }
+    out.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    return out.map(([h]) => h);
+  }
+
+  /**
+   * Verifies up to maxBytes of chunk h from block `first` (whole blocks) against its
+   * checksums, under the chunk's shared lock, so no write is half done while it reads. With
+   * `unusedSince`, a chunk read or written after that time is reported busy and not read. A bad
+   * block marks the chunk corrupt (excluded from reads, reported in the next heartbeat).
+   */
+  async verifyBlocks(h: number, first: number, maxBytes: number, unusedSince?: number): Promise<ScrubStep> {
+    return this.locks.shared(h, async () => {
+      const st = this.chunks.get(h);
+      if (!st || st.corrupt) return { status: 'gone' };
+      if (unusedSince !== undefined && st.lastUse > unusedSince) return { status: 'busy' };
+      const start = first * BLOCK;
+      if (start >= st.length) return { status: 'ok', bytes: 0, next: -1 };
+      const blocks = Math.max(1, Math.floor(maxBytes / BLOCK));
+      const end = Math.min(st.length, start + blocks * BLOCK);
+      const crcs = await this.crcs(h, st);
+      const buf = await this.use(h, (fh) => readFull(fh, start, end - start)).catch((err) =>
+        Promise.reject(ioError(err, `chunk ${h}: scrub read`)),
+      );
+      const bad = firstBadBlock(buf, first, crcs);
+      if (bad >= 0) {
+        this.markCorrupt(h, bad);
+        return { status: 'bad', bytes: (bad - first) * BLOCK, block: bad };
+      }
+      return { status: 'ok', bytes: buf.length, next: end >= st.length ? -1 : first + blocks };
+    });
+  }
+
   async close(): Promise<void> {
+    for (const ac of this.cloning.values()) ac.abort(new GfsError('EIO', 'chunk store closing'));
     await this.files.closeAll();
   }
 }

@@ -1,5 +1,6 @@
 // `startChunkserver`: opens the chunk store, binds the ChunkServer gRPC service and starts the
-// register/heartbeat loop. Resolves even while the master is unreachable (the loop retries).
+// register/heartbeat loop and the scrubber. Resolves even while the master is unreachable (the
+// loop retries).
 import { mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GfsError } from '../common/errors.js';
@@ -10,12 +11,15 @@ import { ClientPool, parseAddr, startServer, stopServer } from '../common/rpc.js
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
 import { Admission } from './admission.js';
 import { ChunkStore } from './chunk-store.js';
+import { CLONE_BYTES_PER_SEC, Cloner, type CloneStats } from './cloner.js';
 import { HEARTBEAT_MS, HeartbeatLoop } from './heartbeat.js';
 import { PUSH_BUFFER_BYTES, PushBuffers } from './push-buffers.js';
+import { SCRUB_BYTES_PER_SEC, SCRUB_IDLE_MS, SCRUB_PASS_PAUSE_MS, Scrubber, type ScrubStats } from './scrubber.js';
 import { chunkServerHandlers } from './service.js';
 import { WriteOrder } from './write-order.js';
 
-export { HEARTBEAT_MS, PUSH_BUFFER_BYTES };
+export { CLONE_BYTES_PER_SEC, HEARTBEAT_MS, PUSH_BUFFER_BYTES, SCRUB_BYTES_PER_SEC, SCRUB_IDLE_MS, SCRUB_PASS_PAUSE_MS };
+export type { CloneStats, ScrubStats };
 
 /** Running calls get this long to finish when the server stops. */
 export const STOP_GRACE_MS = 2_000;
@@ -30,6 +34,10 @@ export interface ChunkserverOptions {
   advertise?: string; // address given to the master, default `${host}:${boundPort}`
   heartbeatMs?: number; // default HEARTBEAT_MS = 1000
   pushBufferBytes?: number; // bound on buffered push data, default 512 MiB
+  scrubBytesPerSec?: number; // scrubbing rate, default SCRUB_BYTES_PER_SEC = 32 MiB/s; 0 disables
+  scrubIdleMs?: number; // chunks used more recently are not scrubbed, default SCRUB_IDLE_MS = 10 s
+  scrubPassPauseMs?: number; // pause between scrub passes, default SCRUB_PASS_PAUSE_MS = 60 s
+  cloneBytesPerSec?: number; // bandwidth of one clone unless the request says, default 64 MiB/s
   log?: Logger; // default silentLogger
 }
 
@@ -37,6 +45,10 @@ export interface ChunkserverHandle {
   serverId: string;
   addr: string;
   port: number;
+  /** Scrubber counters (for status and metrics). */
+  readonly scrubStats: ScrubStats;
+  /** Clone counters (for status and metrics). */
+  readonly cloneStats: CloneStats;
   stop(): Promise<void>;
 }
 
@@ -66,6 +78,10 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
   const pushBytes = opts.pushBufferBytes ?? PUSH_BUFFER_BYTES;
   if (!(pushBytes >= MiB)) throw new GfsError('EINVAL', `pushBufferBytes ${pushBytes} is below 1 MiB`);
   if (opts.heartbeatMs !== undefined && !(opts.heartbeatMs > 0)) throw new GfsError('EINVAL', `bad heartbeatMs ${opts.heartbeatMs}`);
+  for (const k of ['scrubBytesPerSec', 'scrubIdleMs', 'scrubPassPauseMs', 'cloneBytesPerSec'] as const) {
+    const v = opts[k];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new GfsError('EINVAL', `bad ${k} ${v}`);
+  }
 
   await mkdir(opts.dataDir, { recursive: true });
   const store = await ChunkStore.open(opts.dataDir, log);
@@ -76,6 +92,15 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
   const capacity = capacityProbe(opts.dataDir, store, log);
   let addr = '';
   let heartbeat: HeartbeatLoop | undefined;
+  const cloner = new Cloner({ store, peers, admission, self: () => addr, log, bytesPerSec: opts.cloneBytesPerSec || undefined });
+  const scrubber = new Scrubber({
+    store,
+    admission,
+    log,
+    bytesPerSec: opts.scrubBytesPerSec,
+    idleMs: opts.scrubIdleMs,
+    passPauseMs: opts.scrubPassPauseMs,
+  });
 
   const handlers = chunkServerHandlers({
     store,
@@ -83,6 +108,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     order,
     admission,
     peers,
+    cloner,
     self: () => addr,
     serverId: () => heartbeat?.serverId ?? '',
     capacity,
@@ -113,6 +139,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
   });
   const hb = heartbeat;
   await hb.start();
+  scrubber.start();
   log.info({ server: hb.serverId, addr, dataDir: opts.dataDir, chunks: store.chunkCount }, 'chunkserver started');
 
   let stopping: Promise<void> | undefined;
@@ -122,9 +149,17 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     },
     addr,
     port,
+    get scrubStats() {
+      return scrubber.stats;
+    },
+    get cloneStats() {
+      return cloner.stats;
+    },
     stop() {
       stopping ??= (async () => {
         await hb.stop();
+        await scrubber.stop();
+        await cloner.close();
         await stopServer(server, STOP_GRACE_MS);
         peers.close();
         buffers.close();

@@ -1,6 +1,8 @@
 // The ChunkServer gRPC service: ordered writes at the primary (apply locally, then forward to
 // every secondary under the chunk's turn), applies at secondaries, streamed verified reads,
-// and the master's chunk administration (delete, set version, truncate, sync, status).
+// and the master's chunk administration (delete, set version, truncate, sync, status, clone).
+// Reads marked background (PRIORITY_METADATA_KEY, sent by a cloning peer) use the background
+// pool, so re-replication never takes read slots from clients.
 import * as grpc from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
 import { CHECKSUM_BLOCK, STREAM_PIECE } from '../common/limits.js';
@@ -9,13 +11,16 @@ import { callUnary, toServiceError, unaryHandler, type ClientPool } from '../com
 import type { ChunkServerClient, ChunkServerHandlers } from '../generated/gfs/ChunkServer.js';
 import type {
   ApplyWriteRequest__Output,
+  CloneRequest__Output,
+  Empty,
   ReadReply,
   ReadRequest__Output,
   WriteReply,
   WriteRequest__Output,
 } from '../generated/gfs/index.js';
-import type { Admission } from './admission.js';
+import { PRIORITY_BACKGROUND, PRIORITY_METADATA_KEY, type Admission } from './admission.js';
 import type { ChunkStore } from './chunk-store.js';
+import type { Cloner } from './cloner.js';
 import { checkPeers } from './peers.js';
 import { pushDataHandler } from './pipeline.js';
 import { PushBuffers } from './push-buffers.js';
@@ -31,6 +36,7 @@ export interface ServiceDeps {
   order: WriteOrder;
   admission: Admission;
   peers: ClientPool<ChunkServerClient>;
+  cloner: Cloner;
   /** Address this server is known by (to refuse chains and secondaries that loop back). */
   self: () => string;
   serverId: () => string;
@@ -141,6 +147,8 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
     Read: (call) => {
       const leave = admission.enter();
       const req = call.request;
+      const background = call.metadata.get(PRIORITY_METADATA_KEY)[0] === PRIORITY_BACKGROUND;
+      const pool = <T>(fn: () => Promise<T>) => (background ? admission.background(fn) : admission.read(fn));
       (async () => {
         const handle = checkHandle(req.handle);
         const version = checkUint('version', req.version);
@@ -151,7 +159,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         // is read from disk while the current one is being sent.
         const fetch = (at: number) => {
           const want = Math.min(STREAM_PIECE - (at % CHECKSUM_BLOCK), end - at);
-          const p = admission.read(() => store.read(handle, version, at, want)).then((buf) => ({ buf, want }));
+          const p = pool(() => store.read(handle, version, at, want)).then((buf) => ({ buf, want }));
           p.catch(() => undefined); // observed below, unless the reader went away first
           return p;
         };
@@ -185,6 +193,9 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
       }),
     ),
 
+    // Deleting a chunk needs its exclusive lock: a Read streaming it (a client's, or a clone's
+    // at another server) finishes its current piece and then fails with ENOENT; a clone being
+    // copied here is aborted and never installed (ChunkStore.delete).
     Delete: unaryHandler(log, 'Delete', (req) =>
       admission.track(async () => {
         const handles = req.handles ?? [];
@@ -212,6 +223,21 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
     Sync: unaryHandler(log, 'Sync', (req) =>
       admission.track(async () => {
         await store.sync(req.handle, req.version);
+        return {};
+      }),
+    ),
+
+    Clone: unaryHandler<CloneRequest__Output, Empty>(log, 'Clone', (req, call) =>
+      admission.track(async () => {
+        const ac = new AbortController();
+        const cancelled = () => ac.abort(new GfsError('EIO', `chunk ${req.handle}: Clone cancelled by the caller`, grpc.status.CANCELLED));
+        call.on('cancelled', cancelled);
+        if (call.cancelled) cancelled();
+        try {
+          await deps.cloner.clone(req, ac.signal);
+        } finally {
+          call.off('cancelled', cancelled);
+        }
         return {};
       }),
     ),
