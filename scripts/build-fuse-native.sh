@@ -52,10 +52,21 @@ if is_root && [ -w /etc ] && ! grep -qs '^[[:space:]]*user_allow_other' /etc/fus
 fi
 
 # --- patch ------------------------------------------------------------------------------------
-if ! grep -q 'GFS_PATCH_LEVEL' "$FN/fuse-native.c" || ! grep -q 'gfs patch' "$FN/index.js"; then
+# "Applied" means: reversing our patch would succeed, i.e. the sources are exactly patched.
+patch_applied() {
+  if command -v patch >/dev/null 2>&1; then
+    patch -d "$ROOT" -p1 -R --dry-run -s -f <"$PATCH" >/dev/null 2>&1
+  else
+    grep -q 'GFS_PATCH_LEVEL' "$FN/fuse-native.c" && grep -q 'gfs patch' "$FN/index.js"
+  fi
+}
+if ! patch_applied; then
+  if grep -q 'GFS_PATCH_LEVEL' "$FN/fuse-native.c"; then
+    die "node_modules/fuse-native carries a different gfs patch; reinstall it (rm -rf node_modules/fuse-native && npm install) and rerun"
+  fi
   log "applying patches (patch-package)"
   npx --no-install patch-package >&2 || die "patch-package failed"
-  grep -q 'GFS_PATCH_LEVEL' "$FN/fuse-native.c" || die "patch did not apply to fuse-native.c"
+  patch_applied || die "patches/fuse-native+2.2.6.patch did not apply"
 fi
 
 # --- build ------------------------------------------------------------------------------------

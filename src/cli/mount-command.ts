@@ -1,16 +1,12 @@
 // `gfs mount` and `gfs umount`.
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { GfsClient } from '../client/client.js';
 import { createLogger } from '../common/logger.js';
-import { cleanStaleMount, mountGfs } from '../fuse/mount.js';
+import { cleanStaleMount, mountGfs, umountDir } from '../fuse/mount.js';
 import { announceMounted } from './ready-line.js';
 import { stopOnSignal } from './daemons.js';
 
-const run = promisify(execFile);
-const UMOUNT_TIMEOUT_MS = 30_000;
 
 export interface MountFlags {
   master: string;
@@ -36,20 +32,5 @@ export async function runMount(dir: string, f: MountFlags): Promise<void> {
 
 /** Unmounts a gfs mount (the mount process then exits by itself). */
 export async function runUmount(dir: string): Promise<void> {
-  const abs = resolve(dir);
-  const attempts: Array<[string, string[]]> = [
-    ['fusermount3', ['-u', abs]],
-    ['fusermount', ['-u', abs]],
-    ['umount', [abs]],
-  ];
-  let last: unknown;
-  for (const [cmd, args] of attempts) {
-    try {
-      await run(cmd, args, { timeout: UMOUNT_TIMEOUT_MS });
-      return;
-    } catch (err) {
-      last = err;
-    }
-  }
-  throw new Error(`could not unmount ${abs}: ${(last as Error)?.message ?? last}`);
+  await umountDir(resolve(dir));
 }

@@ -1,0 +1,318 @@
+// POSIX behaviour through a real FUSE mount: error numbers, permissions for a non-root user,
+// open-but-unlinked files, nanosecond and post-2038 times, xattrs, special files, hard links,
+// appends, sizes of files being written, offsets past 4 GiB.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { sh, shOk, startTestCluster, type TestCluster } from './cluster.js';
+
+const PY = '/usr/bin/python3';
+const USER = 'gfs-e2e-user';
+
+let c: TestCluster;
+let M: string;
+
+/** Runs a python snippet with M (the mount) and helper `err(f)` -> 'OK' or the errno name. */
+function py(code: string, opts: { asUser?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  const prelude = [
+    'import os, sys, errno, stat, time, ctypes',
+    `M = ${JSON.stringify(M)}`,
+    'def err(f):',
+    '    try:',
+    '        f()',
+    "        return 'OK'",
+    '    except OSError as e:',
+    '        return errno.errorcode.get(e.errno, str(e.errno))',
+    '',
+  ].join('\n');
+  const script = `${prelude}\n${code}\n`;
+  const b64 = Buffer.from(script).toString('base64');
+  const run = `echo ${b64} | base64 -d > /tmp/gfs-e2e-$$.py && chmod 644 /tmp/gfs-e2e-$$.py && ` +
+    (opts.asUser ? `setpriv --reuid=$(id -u ${USER}) --regid=$(id -g ${USER}) --clear-groups ${PY} /tmp/gfs-e2e-$$.py` : `${PY} /tmp/gfs-e2e-$$.py`) +
+    `; rc=$?; rm -f /tmp/gfs-e2e-$$.py; exit $rc`;
+  return shOk(run, { timeoutMs: opts.timeoutMs ?? 60_000 });
+}
+
+function lines(out: string): string[] {
+  return out.trim().split('\n');
+}
+
+beforeAll(async () => {
+  c = await startTestCluster({ chunkservers: 3, mount: true });
+  M = c.mountDir;
+  await sh(`id -u ${USER} >/dev/null 2>&1 || useradd -M -s /bin/sh ${USER}`);
+}, 60_000);
+
+afterAll(async () => {
+  await c?.stop();
+});
+
+describe('gfs mount: POSIX', () => {
+  test('error numbers are the ones POSIX names', async () => {
+    const out = await py(`
+os.mkdir(M + '/e'); open(M + '/e/f', 'w').close(); os.mkdir(M + '/e2')
+print(err(lambda: os.stat(M + '/nope')))
+print(err(lambda: os.mkdir(M + '/e')))
+print(err(lambda: os.open(M + '/e/f', os.O_CREAT | os.O_EXCL | os.O_WRONLY)))
+print(err(lambda: os.rmdir(M + '/e')))
+print(err(lambda: os.mkdir(M + '/e/f/x')))
+print(err(lambda: os.stat(M + '/e/f/x')))
+print(err(lambda: os.open(M + '/e', os.O_WRONLY)))
+print(err(lambda: os.unlink(M + '/e')))
+print(err(lambda: os.rmdir(M + '/e/f')))
+print(err(lambda: open(M + '/' + 'x' * 256, 'w')))
+print(err(lambda: os.mkdir(M + '/' + 'y' * 300)))
+print(err(lambda: open(M + '/' + 'x' * 255, 'w').close()))
+print(err(lambda: os.rename(M + '/e/f', M + '/e2/f')))
+print(err(lambda: os.rename(M + '/e2', M + '/e/sub')))
+print(err(lambda: os.rename(M + '/e', M + '/e/sub')))
+print(err(lambda: os.rename(M + '/e', M + '/e/sub/deeper')))
+print(err(lambda: os.readlink(M + '/e')))
+print(err(lambda: os.rmdir(M + '/e/nope')))
+print(err(lambda: os.link(M + '/e', M + '/elink')))
+print(err(lambda: os.rename(M + '/e/sub/f', M + '/e')))
+os.mkdir(M + '/edir'); os.mkdir(M + '/edir/x')
+print(err(lambda: os.rename(M + '/e/sub/f', M + '/edir')))
+print(err(lambda: os.rename(M + '/edir', M + '/e/sub/f')))
+print(err(lambda: os.rename(M + '/e/sub', M + '/edir')))
+`);
+    expect(lines(out)).toEqual([
+      'ENOENT', 'EEXIST', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'ENOTDIR', 'EISDIR', 'EISDIR', 'ENOTDIR',
+      'ENAMETOOLONG', 'ENAMETOOLONG', 'OK', 'OK', 'OK', 'EINVAL', 'EINVAL', 'EINVAL', 'ENOENT', 'EPERM',
+      // rename onto an ancestor of the source: the kernel's answer
+      'ENOTEMPTY',
+      'EISDIR', 'ENOTDIR', 'ENOTEMPTY',
+    ]);
+  });
+
+  test('a non-root user is refused where POSIX refuses and allowed where it allows', async () => {
+    await shOk(`cd ${M} && mkdir -p perm/priv perm/pub perm/tmp && chmod 700 perm/priv && chmod 777 perm/pub && chmod 1777 perm/tmp &&
+      echo secret > perm/ro && chmod 644 perm/ro && echo x > perm/tmp/roots && chmod 666 perm/tmp/roots && chmod 755 perm`);
+    const out = await py(`
+P = M + '/perm'
+print(err(lambda: os.listdir(P + '/priv')))
+print(err(lambda: open(P + '/ro', 'a')))
+print(err(lambda: os.unlink(P + '/ro')))
+print(err(lambda: open(P + '/newfile', 'w')))
+print(err(lambda: open(P + '/pub/mine', 'w').close()))
+st = os.stat(P + '/pub/mine'); print(st.st_uid == os.getuid() and st.st_gid == os.getgid())
+print(err(lambda: os.chmod(P + '/pub/mine', 0o600)))
+print(err(lambda: os.chown(P + '/pub/mine', 0, -1)))
+print(err(lambda: os.chmod(P + '/ro', 0o666)))
+print(err(lambda: os.unlink(P + '/tmp/roots')))
+print(err(lambda: open(P + '/tmp/roots', 'a').close()))
+print(err(lambda: os.utime(P + '/ro', (1, 1))))
+print(err(lambda: os.mkdir(P + '/pub/d')))
+print(err(lambda: os.rename(P + '/pub/mine', P + '/pub/d/mine2')))
+print(open(P + '/ro').read().strip())
+`, { asUser: true });
+    expect(lines(out)).toEqual([
+      'EACCES', 'EACCES', 'EACCES', 'EACCES', 'OK', 'True', 'OK', 'EPERM', 'EPERM', 'EPERM', 'OK', 'EPERM', 'OK', 'OK', 'secret',
+    ]);
+  });
+
+  test('an open file stays readable and writable after unlink until closed', async () => {
+    const out = await py(`
+os.mkdir(M + '/ul')
+p = M + '/ul/f'
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b'before unlink')
+os.unlink(p)
+print(os.path.exists(p))
+print(os.pread(fd, 100, 0))
+os.pwrite(fd, b'+after', 13)
+os.fsync(fd)
+print(os.pread(fd, 100, 0))
+print(os.fstat(fd).st_size, os.fstat(fd).st_nlink)
+print(sorted(os.listdir(M + '/ul')))
+os.close(fd)
+os.rmdir(M + '/ul')
+print('rmdir ok')
+# rename over a file that is open: the reader keeps the old data, the name has the new one
+os.mkdir(M + '/rn')
+with open(M + '/rn/t', 'w') as f: f.write('old')
+with open(M + '/rn/s', 'w') as f: f.write('new')
+r = os.open(M + '/rn/t', os.O_RDONLY)
+os.rename(M + '/rn/s', M + '/rn/t')
+print(os.pread(r, 10, 0), open(M + '/rn/t').read(), sorted(os.listdir(M + '/rn')), os.fstat(r).st_nlink)
+os.close(r)
+time.sleep(0.1)
+print(sorted(os.listdir(M + '/rn')))
+`);
+    expect(lines(out)).toEqual([
+      'False', "b'before unlink'", "b'before unlink+after'", '19 0', '[]', 'rmdir ok',
+      "b'old' new ['t'] 0", "['t']",
+    ]);
+  });
+
+  test('times: nanoseconds, dates after 2038, UTIME_NOW and UTIME_OMIT', async () => {
+    const out = await py(`
+p = M + '/times'
+open(p, 'w').close()
+A = 4102444800 * 10**9 + 123456789   # 2100-01-01, nanoseconds
+B = 2147483648 * 10**9 + 999999999   # just past the 32-bit time_t limit
+os.utime(p, ns=(A, B))
+st = os.stat(p); print(st.st_atime_ns == A, st.st_mtime_ns == B)
+C = 1234567890 * 10**9 + 1
+os.utime(p, ns=(C, B)); st = os.stat(p); print(st.st_atime_ns == C, st.st_mtime_ns == B)
+`);
+    expect(lines(out)).toEqual(['True True', 'True True']);
+    // touch -a: mtime UTIME_OMIT; touch -m: mtime UTIME_NOW, atime UTIME_OMIT.
+    const t = await shOk(`cd ${M} && touch -d '2001-02-03 04:05:06.123456789' t2 && touch -a -d '2050-06-07 08:09:10.5' t2 &&
+      stat -c '%x|%y' t2 && sleep 0.01 && touch -m t2 && stat -c '%x|%Y' t2`);
+    const [l1, l2] = lines(t);
+    expect(l1).toBe('2050-06-07 08:09:10.500000000 +0000|2001-02-03 04:05:06.123456789 +0000');
+    const [a2, m2] = l2!.split('|');
+    expect(a2).toBe('2050-06-07 08:09:10.500000000 +0000');
+    expect(Math.abs(Number(m2) - Date.now() / 1000)).toBeLessThan(60);
+  });
+
+  test('xattrs: set, get, list, remove, flags, ENODATA and ERANGE', async () => {
+    const out = await py(`
+p = M + '/xa'
+open(p, 'w').close()
+os.setxattr(p, 'user.k', b'value')
+os.setxattr(p, 'user.empty', b'')
+os.setxattr(p, 'user.big', b'z' * 4000)
+print(os.getxattr(p, 'user.k'), os.getxattr(p, 'user.empty'), len(os.getxattr(p, 'user.big')))
+print(sorted(os.listxattr(p)))
+print(err(lambda: os.getxattr(p, 'user.missing')))
+print(err(lambda: os.setxattr(p, 'user.k', b'x', os.XATTR_CREATE)))
+print(err(lambda: os.setxattr(p, 'user.nope', b'x', os.XATTR_REPLACE)))
+os.setxattr(p, 'user.k', b'v2', os.XATTR_REPLACE); print(os.getxattr(p, 'user.k'))
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(2)
+r = libc.getxattr(p.encode(), b'user.k', buf, ctypes.c_size_t(1)); print(r, errno.errorcode[ctypes.get_errno()])
+print(libc.getxattr(p.encode(), b'user.big', None, ctypes.c_size_t(0)))
+os.removexattr(p, 'user.k')
+print(err(lambda: os.getxattr(p, 'user.k')), sorted(os.listxattr(p)))
+print(err(lambda: os.removexattr(p, 'user.k')))
+`);
+    expect(lines(out)).toEqual([
+      "b'value' b'' 4000",
+      "['user.big', 'user.empty', 'user.k']",
+      'ENODATA',
+      'EEXIST',
+      'ENODATA',
+      "b'v2'",
+      '-1 ERANGE',
+      '4000',
+      "ENODATA ['user.big', 'user.empty']",
+      'ENODATA',
+    ]);
+  });
+
+  test('mknod: fifo, character and block devices, unix socket', async () => {
+    const out = await py(`
+os.mkfifo(M + '/fifo', 0o640)
+os.mknod(M + '/chr', stat.S_IFCHR | 0o600, os.makedev(1, 3))
+os.mknod(M + '/blk', stat.S_IFBLK | 0o600, os.makedev(8, 17))
+os.mknod(M + '/sock', stat.S_IFSOCK | 0o600)
+s = os.stat(M + '/fifo'); print(stat.S_ISFIFO(s.st_mode), oct(stat.S_IMODE(s.st_mode)))
+s = os.stat(M + '/chr'); print(stat.S_ISCHR(s.st_mode), os.major(s.st_rdev), os.minor(s.st_rdev))
+s = os.stat(M + '/blk'); print(stat.S_ISBLK(s.st_mode), os.major(s.st_rdev), os.minor(s.st_rdev))
+s = os.stat(M + '/sock'); print(stat.S_ISSOCK(s.st_mode))
+`);
+    expect(lines(out)).toEqual(['True 0o640', 'True 1 3', 'True 8 17', 'True']);
+    // A fifo on the mount works as a fifo (the kernel handles the data, gfs only the inode).
+    const fifo = await shOk(`cd ${M} && (echo through-the-fifo > fifo &) && timeout 10 cat fifo`);
+    expect(fifo.trim()).toBe('through-the-fifo');
+  });
+
+  test('hard links: nlink, mode and owner are current under every name', async () => {
+    const out = await py(`
+a = M + '/hl_a'; b = M + '/hl_b'
+with open(a, 'w') as f: f.write('data')
+s = os.stat(a); print(s.st_nlink)
+os.link(a, b)
+print(os.stat(a).st_nlink, os.stat(b).st_nlink, os.stat(a).st_ino == os.stat(b).st_ino)
+os.chmod(b, 0o600); print(oct(stat.S_IMODE(os.stat(a).st_mode)))
+os.chown(a, 4321, 8765); s = os.stat(b); print(s.st_uid, s.st_gid)
+os.unlink(a); print(os.stat(b).st_nlink, open(b).read())
+os.link(b, a); os.rename(a, M + '/hl_c'); print(os.stat(b).st_nlink, os.stat(M + '/hl_c').st_nlink)
+os.mkdir(M + '/hl_dir'); os.mkdir(M + '/hl_dir/sub'); print(os.stat(M + '/hl_dir').st_nlink)
+os.rmdir(M + '/hl_dir/sub'); print(os.stat(M + '/hl_dir').st_nlink)
+`);
+    expect(lines(out)).toEqual(['1', '2 2 True', '0o600', '4321 8765', '1 data', '2 2', '3', '2']);
+  });
+
+  test('appends land at the end; two handles see each other; sizes include buffered writes', async () => {
+    await shOk(`cd ${M} && for i in 1 2 3; do echo line$i >> app; done && (echo a1; sleep 0.05; echo a2) >> app`);
+    expect((await shOk(`cat ${M}/app`)).trim().split('\n')).toEqual(['line1', 'line2', 'line3', 'a1', 'a2']);
+    const out = await py(`
+p = M + '/two'
+w = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+w2 = os.open(p, os.O_WRONLY | os.O_APPEND)
+os.write(w, b'A' * 5); os.write(w2, b'B' * 3); os.write(w, b'C' * 2)
+r = os.open(p, os.O_RDONLY)
+print(os.read(r, 100))
+big = os.open(M + '/growing', os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(big, b'x' * (10 * 1024 * 1024 + 7))
+import subprocess
+print(subprocess.check_output(['stat', '-c', '%s', M + '/growing']).decode().strip())
+os.close(big)
+for fd in (w, w2, r): os.close(fd)
+print(os.stat(M + '/growing').st_size)
+`);
+    expect(lines(out)).toEqual(["b'AAAAABBBCC'", '10485767', '10485767']);
+  });
+
+  test('random writes, reads and truncates through two handles match a local file (fsx-style)', async () => {
+    const out = await py(`
+import random
+random.seed(12345)
+local = '/tmp/gfs-e2e-fsx-%d' % os.getpid()
+L = os.open(local, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+G1 = os.open(M + '/fsx', os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+G2 = os.open(M + '/fsx', os.O_RDWR)
+MAXSZ = 12 * 1024 * 1024
+bad = 0
+for i in range(400):
+    op = random.random()
+    g = G1 if random.random() < 0.5 else G2
+    if op < 0.45:
+        off = random.randrange(0, MAXSZ)
+        n = random.choice([1, 100, 4096, 65536, 131072, 1000000, 5000000])
+        n = min(n, MAXSZ - off) or 1
+        data = random.randbytes(n)
+        os.pwrite(L, data, off); os.pwrite(g, data, off)
+    elif op < 0.55:
+        off = random.randrange(0, MAXSZ)
+        os.ftruncate(L, off); os.ftruncate(g, off)
+    elif op < 0.6:
+        os.close(G2); G2 = os.open(M + '/fsx', os.O_RDWR)  # close() lands the data
+    else:
+        size = os.fstat(L).st_size
+        off = random.randrange(0, max(size, 1) + 1000)
+        n = random.choice([1, 4096, 131072, 3000000])
+        a = os.pread(L, n, off); b = os.pread(g, n, off)
+        if a != b: bad += 1; print('mismatch at op', i, off, n, len(a), len(b))
+    if os.fstat(L).st_size != os.fstat(g).st_size: bad += 1; print('size mismatch at op', i)
+for fd in (G1, G2): os.close(fd)
+os.close(L)
+a = open(local, 'rb').read(); b = open(M + '/fsx', 'rb').read()
+print('final', a == b, bad)
+os.unlink(local)
+`, { timeoutMs: 120_000 });
+    expect(out.trim().split('\n').slice(-1)).toEqual(['final True 0']);
+  }, 150_000);
+
+  test('writes at offsets past 4 GiB; holes read as zeros', async () => {
+    const out = await py(`
+p = M + '/huge'
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+off = 5 * 2**30 + 12345
+os.pwrite(fd, b'far away', off)
+os.close(fd)
+fd = os.open(p, os.O_RDONLY)
+print(os.fstat(fd).st_size == off + 8, os.pread(fd, 8, off), os.pread(fd, 4, 2**32) == bytes(4))
+os.close(fd)
+`);
+    expect(lines(out)).toEqual(["True b'far away' True"]);
+  });
+
+  test('statfs reports capacity and NAME_MAX 255', async () => {
+    const out = await shOk(`stat -f -c '%l %b %S' ${M}`);
+    const [namemax, blocks] = out.trim().split(' ').map(Number);
+    expect(namemax).toBe(255);
+    expect(blocks).toBeGreaterThan(0);
+  });
+});
