@@ -404,7 +404,10 @@ export class ChunkStore {
     const h = checkHandle(handle);
     checkUint('version', version);
     await this.locks.exclusive(h, async () => {
-      this.need(h, version);
+      // Data written at `version` is still in the chunk after a later version bump (a lease
+      // grant or a truncate), so a newer stored version syncs too; only an older one is stale.
+      const st = this.need(h, undefined);
+      if (st.version < version) throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, older than ${version}`);
       await this.syncLocked(h);
     });
   }

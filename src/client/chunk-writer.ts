@@ -110,7 +110,10 @@ export class ChunkWriter {
     this.dirty.delete(ino);
     const calls: Promise<unknown>[] = [];
     for (const [handle, { version, addrs }] of m) {
-      for (const addr of addrs) calls.push(this.d.chunks.sync(addr, handle, version));
+      for (const addr of addrs) {
+        // ENOENT: the master freed the chunk since we wrote it (truncate, unlink): nothing to sync.
+        calls.push(this.d.chunks.sync(addr, handle, version).catch((err) => (err instanceof GfsError && err.code === 'ENOENT' ? undefined : Promise.reject(err))));
+      }
     }
     const results = await Promise.allSettled(calls);
     const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;

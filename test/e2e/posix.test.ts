@@ -279,6 +279,8 @@ for i in range(400):
         os.ftruncate(L, off); os.ftruncate(g, off)
     elif op < 0.6:
         os.close(G2); G2 = os.open(M + '/fsx', os.O_RDWR)  # close() lands the data
+    elif op < 0.65:
+        os.fsync(g)  # also after truncates, which bump chunk versions
     else:
         size = os.fstat(L).st_size
         off = random.randrange(0, max(size, 1) + 1000)
