@@ -21,6 +21,8 @@ export interface MasterFlags extends CommonDaemonFlags {
   heartbeatMs?: string;
   suspectAfterMs?: string;
   deadAfterMs?: string;
+  syncMode?: string;
+  checkpointBytes?: string;
 }
 
 export interface ChunkserverFlags extends CommonDaemonFlags {
@@ -28,6 +30,9 @@ export interface ChunkserverFlags extends CommonDaemonFlags {
   master: string;
   advertise?: string;
   heartbeatMs?: string;
+  scrubBytesPerSec?: string;
+  scrubIdleMs?: string;
+  cloneBytesPerSec?: string;
 }
 
 export function intFlag(name: string, value: string | undefined): number | undefined {
@@ -35,6 +40,11 @@ export function intFlag(name: string, value: string | undefined): number | undef
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
   return n;
+}
+
+function syncModeFlag(v: string | undefined): 'group' | 'each' | undefined {
+  if (v === undefined || v === 'group' || v === 'each') return v;
+  throw new Error(`--sync-mode must be "group" or "each", got "${v}"`);
 }
 
 export async function runMaster(f: MasterFlags): Promise<void> {
@@ -50,6 +60,8 @@ export async function runMaster(f: MasterFlags): Promise<void> {
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
     suspectAfterMs: intFlag('suspect-after-ms', f.suspectAfterMs),
     deadAfterMs: intFlag('dead-after-ms', f.deadAfterMs),
+    syncMode: syncModeFlag(f.syncMode),
+    checkpointLogBytes: intFlag('checkpoint-bytes', f.checkpointBytes),
     log,
   });
   writeFileSync(join(data, MASTER_ADDR_FILE), `${m.addr}\n`);
@@ -68,6 +80,9 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
     port: intFlag('port', f.port) ?? 0,
     advertise: f.advertise,
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
+    scrubBytesPerSec: intFlag('scrub-bytes-per-sec', f.scrubBytesPerSec),
+    scrubIdleMs: intFlag('scrub-idle-ms', f.scrubIdleMs),
+    cloneBytesPerSec: intFlag('clone-bytes-per-sec', f.cloneBytesPerSec),
     log,
   });
   log.info({ addr: cs.addr, server: cs.serverId, data }, 'chunkserver started');

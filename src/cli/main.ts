@@ -30,6 +30,8 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval told to chunkservers')
   .option('--suspect-after-ms <ms>', 'silence before a chunkserver is suspect')
   .option('--dead-after-ms <ms>', 'silence before a chunkserver is dead')
+  .addOption(new Option('--sync-mode <mode>', 'operation log fsyncs: shared by concurrent mutations, or one per mutation').choices(['group', 'each']).default('group'))
+  .option('--checkpoint-bytes <bytes>', 'checkpoint when the operation log passes this size (default 64 MiB)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
   .action(async (o) => (await import('./daemons.js')).runMaster(o));
@@ -43,6 +45,9 @@ program
   .option('--port <port>', 'gRPC port (0 = any free port)', '0')
   .option('--advertise <host:port>', 'address given to the master and clients')
   .option('--heartbeat-ms <ms>', 'heartbeat interval')
+  .option('--scrub-bytes-per-sec <n>', 'scrubber rate (default 32 MiB/s; 0 = no scrubbing)')
+  .option('--scrub-idle-ms <ms>', 'scrub only chunks unused this long (default 10000)')
+  .option('--clone-bytes-per-sec <n>', 'bandwidth of one clone unless the master says (default 64 MiB/s)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
   .action(async (o) => (await import('./daemons.js')).runChunkserver({ ...o, master: resolveMasterAddr(o.master) }));
@@ -84,6 +89,22 @@ program
       reads: Number(o.reads),
       readBytes: Number(o.readBytes),
       runs: Number(o.runs),
+      out: o.out,
+    }),
+  );
+
+program
+  .command('bench-meta')
+  .description('metadata benchmark: create, stat, unlink of N files through the client library (own master + chunkserver)')
+  .option('--files <n>', 'number of files', '10000')
+  .option('--concurrency <n>', 'operations in flight', '64')
+  .addOption(new Option('--sync-mode <mode>', 'master operation log fsyncs (both = run group, then each)').choices(['group', 'each', 'both']).default('both'))
+  .option('--out <dir>', 'where JSON results go', './bench-results')
+  .action(async (o) =>
+    (await import('../bench/meta-bench.js')).runMetaBenchCli({
+      files: Number(o.files),
+      concurrency: Number(o.concurrency),
+      syncMode: o.syncMode,
       out: o.out,
     }),
   );

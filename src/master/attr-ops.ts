@@ -61,10 +61,15 @@ export class AttrOps {
         const current = this.core.ns.target(args.path, args.ino);
         const again = this.plan(current, args);
         if (again?.partial?.handle !== handle) return undefined; // the file changed: plan anew
-        this.core.mutate(again.record);
+        // Cut the replicas first, then log size + version (see truncateLocked): a crash in
+        // between leaves the old size with replicas the master adopts; the retry cuts again.
         await this.chunkOps.truncateLocked(handle, again.partial.length);
-        this.core.log.debug({ ino: current.ino, handle, size: again.record.size }, 'truncated');
-        return current;
+        // The awaits were interleaving points: validate again against the file as it is now.
+        const after = this.core.ns.target(args.path, args.ino);
+        const final = this.plan(after, args);
+        if (final) this.core.mutate(final.record);
+        this.core.log.debug({ ino: after.ino, handle, size: final?.record.size }, 'truncated');
+        return after;
       });
       if (done) return done;
     }

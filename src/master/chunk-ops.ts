@@ -112,21 +112,30 @@ export class ChunkOps {
    * lock. Replicas that are not alive or fail are dropped (they keep the old version: stale).
    */
   async truncateLocked(handle: number, length: number): Promise<void> {
-    const { chunks, registry, leases, log } = this.core;
+    const { chunks, leases, log } = this.core;
     const meta = chunks.get(handle);
     if (!meta) return;
+    if (chunks.replicas(handle).length === 0 && this.core.waitingForReports()) {
+      throw new GfsError('EHOSTDOWN', `no chunkserver has reported chunk ${handle} since the master restarted; try again shortly`);
+    }
     leases.revoke(handle);
     const version = meta.version + 1;
     const alive = this.dropNotAlive(handle);
-    this.core.mutate({ op: 'setVersion', handle, version });
+    // Replicas first, then the record (as in ensureLease): a crash in between leaves replicas
+    // at a version the master adopts from their reports, never a logged version no replica has.
     const results = await Promise.allSettled(
-      alive.map((id) => this.core.calls.truncate(registry.get(id)!.addr, handle, version, length)),
+      alive.map((id) => {
+        const s = this.core.registry.get(id);
+        return s ? this.core.calls.truncate(s.addr, handle, version, length) : Promise.reject(new Error(`server ${id} is gone`));
+      }),
     );
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return;
       chunks.removeReplica(handle, alive[i]!);
       log.warn({ handle, server: alive[i], err: (r.reason as Error)?.message }, 'truncate failed; replica dropped');
     });
+    const current = chunks.get(handle);
+    if (current && current.version < version) this.core.mutate({ op: 'setVersion', handle, version });
   }
 
   /** Makes sure `handle` has a valid lease, granting a new one (version bump) if needed. */

@@ -93,6 +93,10 @@ export class ClusterOps {
       seen.add(r.handle);
       if (!meta) {
         toDelete.push(r.handle);
+      } else if (leases.isLocked(r.handle) && r.version === meta.version + 1) {
+        // A lease grant or truncate is bumping this chunk right now (replicas first, record
+        // after): the server already holds the new version; the grant lists it.
+        continue;
       } else if (r.version === meta.version) {
         chunks.addReplica(r.handle, serverId);
         this.core.registry.cancelDelete(serverId, r.handle);

@@ -6,6 +6,7 @@ import { LeaseTable } from './lease-table.js';
 import { MasterState, type Mutation } from './mutations.js';
 import { OpenTable } from './open-table.js';
 import { type Clock, ServerRegistry } from './server-registry.js';
+import type { Journal } from './store.js';
 import { now } from './time.js';
 
 export interface MasterConfig {
@@ -25,6 +26,8 @@ export class MasterCore {
   readonly opens = new OpenTable();
   readonly calls: ChunkServerRpc;
   private readonly listeners: MutationListener[] = [];
+  private journal: Journal | undefined;
+  private reportsDueUntil = 0;
 
   constructor(
     readonly cfg: MasterConfig,
@@ -50,10 +53,36 @@ export class MasterCore {
     return this.state.chunks;
   }
 
-  /** The one way persistent state changes. Synchronous: no interleaving inside a mutation. */
+  /**
+   * The one way persistent state changes. Synchronous: no interleaving inside a mutation. With
+   * a journal, the record is appended to the operation log; callers answer only after
+   * `durable()`. Once the log has failed, every mutation is refused with EIO.
+   */
   mutate(m: Mutation): void {
+    const failed = this.journal?.failed;
+    if (failed) throw failed;
     this.state.apply(m);
+    this.journal?.append(m);
     for (const l of this.listeners) l(m);
+  }
+
+  /** Sends every further mutation to `journal` (the operation log of the data directory). */
+  attachJournal(journal: Journal): void {
+    this.journal = journal;
+  }
+
+  /**
+   * After a restart, replica locations are unknown until chunkservers report. Until then a
+   * chunk with no known replica is "not reported yet", not "lost": no fresh placement, no
+   * version bump (either would turn the real replicas stale); callers get EHOSTDOWN and retry.
+   */
+  awaitReports(ms: number): void {
+    this.reportsDueUntil = Date.now() + ms;
+  }
+
+  /** True while chunkservers may still be reporting after a restart. */
+  waitingForReports(): boolean {
+    return Date.now() < this.reportsDueUntil;
   }
 
   /** Observers of applied records (the operation log of the durability issue, tests). */
@@ -62,11 +91,12 @@ export class MasterCore {
   }
 
   /**
-   * Resolves when every mutation applied so far is durable. In-memory only for now; the
-   * operation log will make this the group-commit fsync that replies wait for.
+   * Resolves when every mutation applied so far is durable (the group-commit fsync covering
+   * it is done); rejects with EIO when the log cannot be written. Without a journal (an
+   * in-memory master) it resolves at once.
    */
   durable(): Promise<void> {
-    return Promise.resolve();
+    return this.journal ? this.journal.durable() : Promise.resolve();
   }
 
   close(): void {

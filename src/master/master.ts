@@ -6,7 +6,10 @@ import { CHECKSUM_BLOCK, DEFAULT_CHUNK_SIZE } from '../common/limits.js';
 import { proto } from '../common/proto.js';
 import { startServer, stopServer } from '../common/rpc.js';
 import { MasterCore, type MasterConfig } from './core.js';
+import type { SyncMode } from './oplog.js';
+import { freeOrphans } from './recovery.js';
 import { masterHandlers } from './service.js';
+import { CHECKPOINT_LOG_BYTES, MasterStore } from './store.js';
 
 export const HEARTBEAT_MS = 1000;
 export const DEFAULT_REPLICATION = 3;
@@ -15,7 +18,12 @@ export const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 export const MAX_REPLICATION = 16;
 
 export interface MasterOptions {
-  dataDir?: string; // unused until the durability issue; accept it
+  /** Operation log + checkpoints go here (created); without it the master is in-memory only. */
+  dataDir?: string;
+  /** 'group' (default): concurrent mutations share fsyncs; 'each': one fsync per mutation. */
+  syncMode?: SyncMode;
+  /** Checkpoint when the log segment passes this many bytes; default CHECKPOINT_LOG_BYTES (64 MiB). */
+  checkpointLogBytes?: number;
   host?: string; // default '127.0.0.1'
   port?: number; // default 0 = ephemeral
   chunkSize?: number; // default DEFAULT_CHUNK_SIZE (64 MiB); must be a multiple of 64 KiB
@@ -24,6 +32,16 @@ export interface MasterOptions {
   suspectAfterMs?: number; // default 3 * heartbeat
   deadAfterMs?: number; // default 10 * heartbeat
   log?: Logger; // default silentLogger
+}
+
+/**
+ * After a restart, how long a chunk with no reported replica is treated as "not reported yet"
+ * (EHOSTDOWN, clients retry) rather than lost: as long as a silent server takes to be declared
+ * dead, so every live chunkserver (backing off while the master was down) has re-registered
+ * with its full chunk report.
+ */
+export function reportGraceMs(cfg: MasterConfig): number {
+  return cfg.deadAfterMs;
 }
 
 export interface MasterHandle {
@@ -54,14 +72,76 @@ export function masterConfig(opts: MasterOptions): MasterConfig & { host: string
   const heartbeatMs = int('heartbeatMs', opts.heartbeatMs, HEARTBEAT_MS, 10, 3_600_000);
   const suspectAfterMs = int('suspectAfterMs', opts.suspectAfterMs, 3 * heartbeatMs, heartbeatMs, 86_400_000);
   const deadAfterMs = int('deadAfterMs', opts.deadAfterMs, 10 * heartbeatMs, suspectAfterMs + 1, 86_400_000);
+  if (opts.syncMode !== undefined && opts.syncMode !== 'group' && opts.syncMode !== 'each') {
+    throw bad(`syncMode must be "group" or "each", got ${String(opts.syncMode)}`);
+  }
+  int('checkpointLogBytes', opts.checkpointLogBytes, CHECKPOINT_LOG_BYTES, 4096, 2 ** 40);
   return { host, port, chunkSize, replication, heartbeatMs, suspectAfterMs, deadAfterMs };
 }
 
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const cfg = masterConfig(opts ?? {});
   const log = opts.log ?? silentLogger;
-  const core = new MasterCore(cfg, log);
-  const { server, port } = await startServer([[proto().gfs.Master.service, masterHandlers(core)]], cfg.host, cfg.port);
+  let store: MasterStore | undefined;
+  let core: MasterCore;
+  if (opts.dataDir !== undefined) {
+    const t0 = performance.now();
+    const opened = await MasterStore.open({
+      dir: opts.dataDir,
+      chunkSize: cfg.chunkSize,
+      chunkSizeExplicit: opts.chunkSize !== undefined,
+      replication: cfg.replication,
+      syncMode: opts.syncMode,
+      checkpointLogBytes: opts.checkpointLogBytes,
+      log,
+    });
+    store = opened.store;
+    cfg.chunkSize = store.chunkSize;
+    core = new MasterCore(cfg, log, { state: opened.state });
+    core.attachJournal(store);
+    try {
+      // Open counts are not persistent: a file unlinked while open has nobody holding it now.
+      const orphans = freeOrphans(core);
+      await core.durable();
+      const r = store.recovery;
+      if (r.state) core.awaitReports(reportGraceMs(cfg));
+      log.info(
+        {
+          dir: opts.dataDir,
+          fresh: !r.state,
+          checkpoint: r.checkpointFile,
+          checkpointSeq: r.checkpointSeq,
+          checkpointBytes: r.checkpointBytes,
+          badCheckpoints: r.badCheckpoints,
+          segmentsReplayed: r.segmentsReplayed,
+          recordsReplayed: r.recordsReplayed,
+          tornTail: r.tornTail,
+          inodes: opened.state.ns.inodes.size,
+          chunks: opened.state.chunks.size,
+          orphansFreed: orphans.length,
+          checkpointMs: Math.round(r.checkpointMs),
+          replayMs: Math.round(r.replayMs),
+          totalMs: Math.round(performance.now() - t0),
+          segment: store.seq,
+          syncMode: store.syncMode,
+        },
+        'master state recovered',
+      );
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  } else {
+    core = new MasterCore(cfg, log);
+  }
+  let started: Awaited<ReturnType<typeof startServer>>;
+  try {
+    started = await startServer([[proto().gfs.Master.service, masterHandlers(core)]], cfg.host, cfg.port);
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
+  const { server, port } = started;
   core.registry.start();
   const addr = `${cfg.host.includes(':') && !cfg.host.startsWith('[') ? `[${cfg.host}]` : cfg.host}:${port}`;
   log.info(
@@ -77,6 +157,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
         core.registry.stop();
         await stopServer(server);
         core.close();
+        await store?.close({ checkpoint: true });
         log.info({ addr }, 'master stopped');
       })();
       return stopped;

@@ -21,6 +21,12 @@ export interface ProcCluster {
   chunkservers: Proc[];
   /** Starts one more chunkserver (or restarts one with the data dir of a killed one). */
   addChunkserver(dataDir?: string): Promise<Proc>;
+  /**
+   * SIGKILLs the master (if it still runs) and starts it again on the same port and data
+   * dir; `master` is the new process afterwards. Resolves with the milliseconds from spawn
+   * to its ready line.
+   */
+  restartMaster(): Promise<number>;
   kill(p: Proc, signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
@@ -29,6 +35,8 @@ export interface ProcClusterOptions {
   chunkservers?: number;
   chunkSize?: number;
   heartbeatMs?: number;
+  /** Extra `gfs master` flags (e.g. --sync-mode, --checkpoint-bytes). */
+  masterArgs?: string[];
 }
 
 export function spawnGfs(name: string, args: string[], dir: string): Promise<Proc> {
@@ -61,6 +69,7 @@ export async function startProcCluster(o: ProcClusterOptions = {}): Promise<Proc
   const hb = String(o.heartbeatMs ?? 300);
   const masterArgs = ['master', '--data', join(dir, 'master'), '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, 'master.log')];
   if (o.chunkSize) masterArgs.push('--chunk-size', String(o.chunkSize));
+  masterArgs.push(...(o.masterArgs ?? []));
   const master = await spawnGfs('master', masterArgs, dir);
   const all: Proc[] = [master];
   let n = 0;
@@ -81,17 +90,31 @@ export async function startProcCluster(o: ProcClusterOptions = {}): Promise<Proc
       p.proc.once('exit', () => res());
       p.proc.kill(signal);
     });
-  return {
+  const cluster: ProcCluster = {
     dir,
     master,
     chunkservers,
     addChunkserver,
+    async restartMaster() {
+      const old = cluster.master;
+      await kill(old, 'SIGKILL');
+      const port = old.addr.slice(old.addr.lastIndexOf(':') + 1);
+      const args = [...old.args];
+      args[args.indexOf('--port') + 1] = port;
+      const t0 = performance.now();
+      const next = await spawnGfs('master', args, dir);
+      const ms = performance.now() - t0;
+      all[all.indexOf(old)] = next;
+      cluster.master = next;
+      return ms;
+    },
     kill,
     async stop() {
       await Promise.all(all.map((p) => kill(p, 'SIGTERM')));
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return cluster;
 }
 
 /** Polls `fn` until it returns truthy or the time runs out (then throws with `what`). */
