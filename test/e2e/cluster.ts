@@ -1,35 +1,42 @@
-// An in-process gfs cluster for end-to-end tests: a master and N chunkservers on 127.0.0.1
-// with ephemeral ports and temp dirs, a GfsClient, and (optionally) a FUSE mount of it.
-// Everything touching the mount from a test should run in a child process (shell tools):
-// the mount is served by this process's event loop, so a synchronous fs call here would
-// deadlock, and async ones would occupy libuv threads the chunkservers need for disk I/O.
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+// A real gfs cluster for end-to-end tests: a master, N chunkservers and the FUSE mount, each
+// its own `gfs` process (the built CLI in dist/, as users run it) on 127.0.0.1 with ephemeral
+// ports and temp dirs. A GfsClient in the test process talks to the cluster directly.
+// Tests touch the mount only from child processes (shell tools, python), never with
+// synchronous fs calls of their own.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChunkserver, type ChunkserverHandle } from '../../src/chunkserver/chunkserver.js';
 import { GfsClient } from '../../src/client/client.js';
-import { startMaster, type MasterHandle } from '../../src/master/master.js';
-import { mountGfs, type MountHandle, type MountOptions } from '../../src/fuse/mount.js';
+import { CLI, spawnGfs, type Proc } from '../helpers/proc-cluster.js';
+
+const MOUNT_READY_MS = 30_000;
+const STOP_GRACE_MS = 20_000;
 
 export interface TestChunkserver {
   dataDir: string;
-  handle: ChunkserverHandle;
+  proc: Proc;
+  /** SIGTERM and wait. */
   stop(): Promise<void>;
-  /** No in-process SIGKILL exists; stopping without waiting for a flush is the closest. */
+  /** SIGKILL: the process dies mid-whatever, as in a crash. */
   kill(): Promise<void>;
+}
+
+export interface TestMount {
+  proc: ChildProcess;
+  /** SIGTERM to the mount process, which flushes, unmounts and exits. */
+  unmount(): Promise<void>;
 }
 
 export interface TestCluster {
   dir: string;
   masterAddr: string;
-  master: MasterHandle;
   mountDir: string;
-  mount?: MountHandle;
+  mount?: TestMount;
   client: GfsClient;
   chunkservers: TestChunkserver[];
-  /** Mounts (again) at mountDir, e.g. after unmount(). */
-  remount(opts?: MountOptions): Promise<MountHandle>;
+  /** Mounts (again) at mountDir with a new `gfs mount` process, e.g. after unmount(). */
+  remount(): Promise<TestMount>;
   stop(): Promise<void>;
 }
 
@@ -37,42 +44,95 @@ export interface TestClusterOptions {
   chunkservers?: number;
   mount?: boolean;
   chunkSize?: number;
-  mountOptions?: MountOptions;
+  heartbeatMs?: number;
+}
+
+function exited(p: ChildProcess): boolean {
+  return p.exitCode !== null || p.signalCode !== null;
+}
+
+/** Sends `signal` and resolves when the process is gone (SIGKILL after a grace period). */
+export function signalAndWait(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (exited(p)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => p.kill('SIGKILL'), STOP_GRACE_MS);
+    p.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    p.kill(signal);
+  });
+}
+
+function startMount(dir: string, masterAddr: string, mountDir: string, n: number): Promise<TestMount> {
+  const err = openSync(join(dir, `mount${n}.stderr`), 'a');
+  const proc = spawn(process.execPath, [CLI, 'mount', '--master', masterAddr, mountDir, '--log-file', join(dir, `mount${n}.log`)], {
+    stdio: ['ignore', 'pipe', err],
+    cwd: '/',
+  });
+  closeSync(err);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`gfs mount not ready within ${MOUNT_READY_MS} ms (see ${dir}/mount${n}.stderr)`));
+    }, MOUNT_READY_MS);
+    proc.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/gfs: mounted at /.test(out)) {
+        clearTimeout(timer);
+        resolve({ proc, unmount: () => signalAndWait(proc, 'SIGTERM') });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gfs mount exited with ${code} before it was ready (see ${dir}/mount${n}.stderr)`));
+    });
+  });
 }
 
 export async function startTestCluster(opts: TestClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gfs-e2e-'));
   chmodSync(dir, 0o755); // non-root test users must reach the mount point
   const mountDir = join(dir, 'mnt');
-  const master = await startMaster({ port: 0, dataDir: join(dir, 'master'), chunkSize: opts.chunkSize });
+  const hb = String(opts.heartbeatMs ?? 500);
+  const masterArgs = ['master', '--data', join(dir, 'master'), '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, 'master.log')];
+  if (opts.chunkSize) masterArgs.push('--chunk-size', String(opts.chunkSize));
+  const master = await spawnGfs('master', masterArgs, dir);
   const chunkservers: TestChunkserver[] = [];
   const client = new GfsClient({ master: master.addr });
+  let mounts = 0;
   const cluster: TestCluster = {
     dir,
     masterAddr: master.addr,
-    master,
     mountDir,
     client,
     chunkservers,
-    async remount(mopts) {
-      cluster.mount = await mountGfs(client, mountDir, { ...opts.mountOptions, ...mopts });
+    async remount() {
+      cluster.mount = await startMount(dir, master.addr, mountDir, ++mounts);
       return cluster.mount;
     },
     async stop() {
       if (cluster.mount) await cluster.mount.unmount().catch(() => undefined);
       await client.close().catch(() => undefined);
       await Promise.allSettled(chunkservers.map((c) => c.stop()));
-      await master.stop().catch(() => undefined);
+      await signalAndWait(master.proc, 'SIGTERM');
+      // A mount process that died without unmounting leaves a dead mount point behind.
+      await new Promise<void>((r) => execFile('fusermount3', ['-uz', mountDir], () => r()));
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
   try {
     for (let i = 0; i < (opts.chunkservers ?? 3); i++) {
       const dataDir = join(dir, `cs${i}`);
-      const handle = await startChunkserver({ dataDir, master: master.addr, port: 0 });
-      let stopped: Promise<void> | undefined;
-      const stop = () => (stopped ??= handle.stop());
-      chunkservers.push({ dataDir, handle, stop, kill: stop });
+      const args = ['chunkserver', '--data', dataDir, '--master', master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `cs${i}.log`)];
+      const proc = await spawnGfs(`cs${i}`, args, dir);
+      chunkservers.push({
+        dataDir,
+        proc,
+        stop: () => signalAndWait(proc.proc, 'SIGTERM'),
+        kill: () => signalAndWait(proc.proc, 'SIGKILL'),
+      });
     }
     await waitForServers(client, chunkservers.length);
     if (opts.mount ?? true) await cluster.remount();
@@ -89,8 +149,7 @@ async function waitForServers(client: GfsClient, n: number): Promise<void> {
   for (;;) {
     try {
       const s = await client.clusterStatus();
-      const alive = s.servers.filter((x) => String(x.state).toLowerCase().includes('alive')).length;
-      if (alive >= n) return;
+      if (s.servers.filter((x) => x.state === 'alive').length >= n) return;
     } catch {
       // master still starting
     }

@@ -12,7 +12,7 @@ let M: string;
 let SRC: string; // a local source tree
 let LOCAL: string; // local scratch
 
-/** Builds ~200 small files in nested dirs, a 64 MiB file, a symlink, an executable. */
+/** Builds 2,000 small files in nested dirs, a 1 GiB file, a symlink, an executable (the issue's tree). */
 async function makeSourceTree(dir: string): Promise<void> {
   await shOk(`
     set -e
@@ -20,12 +20,12 @@ async function makeSourceTree(dir: string): Promise<void> {
     cd ${dir}/tree
     for d in $(seq 1 10); do
       mkdir -p d$d/sub
-      for f in $(seq 1 10); do
+      for f in $(seq 1 100); do
         head -c $(( (d * 7919 + f * 104729) % 20000 )) /dev/urandom > d$d/f$f.bin
         echo "file $d/$f needle-$((d * f))" > d$d/sub/t$f.txt
       done
     done
-    head -c $((64 * 1024 * 1024)) /dev/urandom > big.bin
+    head -c $((1024 * 1024 * 1024)) /dev/urandom > big.bin
     echo '#!/bin/sh' > run.sh && chmod 755 run.sh
     ln -s d1/f1.bin link-to-f1
     : > empty
@@ -54,19 +54,21 @@ function listing(dir: string): Promise<string> {
 }
 
 describe('gfs mount: shell tools', () => {
-  test('cp -a of a tree (small files + 64 MiB) is identical by diff -r, modes and times', async () => {
-    await shOk(`cp -a ${SRC}/tree ${M}/tree`, { timeoutMs: 90_000 });
-    await shOk(`diff -r ${SRC}/tree ${M}/tree`, { timeoutMs: 60_000 });
+  test('cp -a of a tree (2,000 small files + 1 GiB) is identical by diff -r, modes and times', async () => {
+    await shOk(`cp -a ${SRC}/tree ${M}/tree`, { timeoutMs: 420_000 });
+    await shOk(`diff -r ${SRC}/tree ${M}/tree`, { timeoutMs: 240_000 });
     expect(await listing(`${M}/tree`)).toBe(await listing(`${SRC}/tree`));
     const ls = await shOk(`ls -l ${M}/tree | tail -n +2 | wc -l; ls -l ${M}/tree/big.bin | awk '{print $5}'`);
-    expect(ls.trim().split('\n')).toEqual(['14', String(64 * 1024 * 1024)]);
-  }, 150_000);
+    expect(ls.trim().split('\n')).toEqual(['14', String(1024 * 1024 * 1024)]);
+  }, 720_000);
 
   test('find and grep -r see everything', async () => {
     const n = await shOk(`find ${M}/tree -type f | wc -l; find ${M}/tree -type d | wc -l; find ${M}/tree -name 't7.txt' | wc -l`);
-    expect(n.trim().split('\n')).toEqual(['203', '21', '10']);
-    const g = await shOk(`grep -rl 'needle-42' ${M}/tree | sort`);
-    expect(g.trim().split('\n').map((p) => p.slice(M.length))).toEqual(['/tree/d6/sub/t7.txt', '/tree/d7/sub/t6.txt']);
+    expect(n.trim().split('\n')).toEqual(['2003', '21', '10']);
+    const g = await shOk(`grep -rlw 'needle-42' ${M}/tree | sort`);
+    expect(g.trim().split('\n').map((p) => p.slice(M.length))).toEqual([
+      '/tree/d1/sub/t42.txt', '/tree/d2/sub/t21.txt', '/tree/d3/sub/t14.txt', '/tree/d6/sub/t7.txt', '/tree/d7/sub/t6.txt',
+    ]);
   });
 
   test('tar -c / tar -x round trip', async () => {
