@@ -204,10 +204,21 @@ export class ChunkStore {
   }
 
   private async create(h: number, version: number): Promise<ChunkState> {
+    const st = await this.createInMemory(h, version);
+    await this.saveMeta(h, st, new Uint32Array(0), false);
+    return st;
+  }
+
+  /**
+   * A new empty chunk whose meta is not written yet: the first write writes it (one meta write
+   * per new chunk instead of two). Until then a crash leaves at most a data file without meta,
+   * which the start-up scan removes.
+   */
+  private async createInMemory(h: number, version: number): Promise<ChunkState> {
     await this.ensureShardDir(h);
     const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now() };
-    await this.saveMeta(h, st, new Uint32Array(0), false);
     this.chunks.set(h, st);
+    this.crcCache.set(h, new Uint32Array(0));
     this.log.debug({ handle: h, version }, 'chunk created');
     return st;
   }
@@ -253,14 +264,24 @@ export class ChunkStore {
     checkRange(h, offset, data.length);
     return this.locks.exclusive(h, async () => {
       let st = this.chunks.get(h);
-      if (!st && opts.create) st = await this.create(h, version);
+      const fresh = !st && !!opts.create && data.length > 0;
+      if (fresh) st = await this.createInMemory(h, version);
+      else if (!st && opts.create) st = await this.create(h, version);
       else st = this.need(h, version);
-      st.lastUse = Date.now();
+      st!.lastUse = Date.now();
       if (data.length === 0) {
         if (opts.sync) await this.syncLocked(h);
-        return st.length;
+        return st!.length;
       }
-      return this.applyWrite(h, st, offset, data, opts.sync);
+      try {
+        return await this.applyWrite(h, st!, offset, data, opts.sync);
+      } catch (err) {
+        if (fresh) {
+          this.chunks.delete(h);
+          this.crcCache.delete(h);
+        }
+        throw err;
+      }
     });
   }
 

@@ -4,6 +4,10 @@ import { Command, Option } from 'commander';
 import { GfsError } from '../common/errors.js';
 import { DEFAULT_DATA_DIR, resolveMasterAddr } from './master-addr.js';
 
+// Chunkservers and the mount do their disk and checksum work on libuv's thread pool; its
+// default of 4 threads queues fsyncs behind reads. Must be set before the pool first runs.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 const program = new Command();
 program.name('gfs').description('A GFS-style distributed file system, mounted through FUSE').showHelpAfterError();
 
@@ -30,6 +34,11 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval told to chunkservers')
   .option('--suspect-after-ms <ms>', 'silence before a chunkserver is suspect')
   .option('--dead-after-ms <ms>', 'silence before a chunkserver is dead')
+  .option('--max-clones <n>', 're-replication/rebalancing clones in flight cluster-wide (default 4)')
+  .option('--max-clones-per-server <n>', 'clones reading from, and writing to, one chunkserver at once (default 2 each)')
+  .option('--clone-bytes-per-sec <n>', 'bandwidth bound of one clone (default 64 MiB/s)')
+  .option('--rebalance-moves <n>', 'rebalancing moves in flight; 0 disables rebalancing (default 2)')
+  .option('--rebalance-bound <fraction>', 'rebalance until servers are within this fraction of the average (default 0.1)')
   .addOption(new Option('--sync-mode <mode>', 'operation log fsyncs: shared by concurrent mutations, or one per mutation').choices(['group', 'each']).default('group'))
   .option('--checkpoint-bytes <bytes>', 'checkpoint when the operation log passes this size (default 64 MiB)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
@@ -48,6 +57,7 @@ program
   .option('--scrub-bytes-per-sec <n>', 'scrubber rate (default 32 MiB/s; 0 = no scrubbing)')
   .option('--scrub-idle-ms <ms>', 'scrub only chunks unused this long (default 10000)')
   .option('--clone-bytes-per-sec <n>', 'bandwidth of one clone unless the master says (default 64 MiB/s)')
+  .option('--scrub-pass-pause-ms <ms>', 'pause between scrubber passes (default 60000)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
   .action(async (o) => (await import('./daemons.js')).runChunkserver({ ...o, master: resolveMasterAddr(o.master) }));
@@ -70,10 +80,30 @@ program
 
 program
   .command('status')
-  .description('servers, their state, capacity and chunks')
+  .description('servers, their state, capacity and chunks, the repair backlog and recent events')
   .option('--master <host:port>', 'master address')
   .option('--json', 'machine-readable output')
   .action(async (o) => (await import('./status.js')).runStatus(resolveMasterAddr(o.master), !!o.json));
+
+program
+  .command('fsck')
+  .description('check files, chunks and replicas; exit 1 when any chunk is under-replicated, missing or corrupt')
+  .argument('[path]', 'subtree to check', '/')
+  .option('--master <host:port>', 'master address')
+  .option('--json', 'machine-readable output')
+  .option('--max-findings <n>', 'files with findings listed at most', '1000')
+  .action(async (path, o) =>
+    (await import('./fsck.js')).runFsck(resolveMasterAddr(o.master), path, { json: !!o.json, maxFindings: Number(o.maxFindings) }),
+  );
+
+program
+  .command('setgoal')
+  .description('set the replication goal of a file or directory (new files inherit their directory\'s goal)')
+  .argument('<goal>', 'number of replicas')
+  .argument('<path>', 'file or directory')
+  .option('-r, --recursive', 'also everything below a directory')
+  .option('--master <host:port>', 'master address')
+  .action(async (goal, path, o) => (await import('./fsck.js')).runSetGoal(resolveMasterAddr(o.master), path, goal, !!o.recursive));
 
 program
   .command('bench')
@@ -105,6 +135,30 @@ program
       files: Number(o.files),
       concurrency: Number(o.concurrency),
       syncMode: o.syncMode,
+      out: o.out,
+    }),
+  );
+
+program
+  .command('bench-repair')
+  .description('self-healing benchmark: fill a local cluster, SIGKILL a chunkserver, time the re-replication')
+  .option('--size-mib <n>', 'data in the cluster (logical, before replication)', '2048')
+  .option('--chunkservers <n>', 'chunkservers', '4')
+  .option('--chunk-size <bytes>', 'chunk size', String(64 * 1024 * 1024))
+  .option('--clone-bytes-per-sec <n>', 'bandwidth bound of one clone', String(64 * 1024 * 1024))
+  .option('--max-clones <n>', 'clones in flight cluster-wide', '4')
+  .option('--write-mib <n>', 'client write load (MiB) measured with and without repair running', '512')
+  .option('--data <dir>', 'where the cluster lives (default: a temp dir, removed afterwards)')
+  .option('--out <dir>', 'where JSON results go', './bench-results')
+  .action(async (o) =>
+    (await import('../bench/repair-bench.js')).runRepairBenchCli({
+      sizeMiB: Number(o.sizeMib),
+      chunkservers: Number(o.chunkservers),
+      chunkSize: Number(o.chunkSize),
+      cloneBytesPerSec: Number(o.cloneBytesPerSec),
+      maxClones: Number(o.maxClones),
+      writeMiB: Number(o.writeMib),
+      data: o.data,
       out: o.out,
     }),
   );

@@ -23,9 +23,12 @@ export async function runMount(dir: string, f: MountFlags): Promise<void> {
   const client = new GfsClient({ master: f.master, log });
   const handle = await mountGfs(client, abs, { log, debug: f.debug });
   log.info({ path: abs, master: f.master }, 'mounted');
+  // `kill -USR2 <pid>` logs where the time went: FUSE ops and the RPCs behind them.
+  process.on('SIGUSR2', () => log.info({ fuseOps: handle.stats(), rpcs: client.stats.snapshot() }, 'op stats'));
   announceMounted(abs);
   stopOnSignal(log, async () => {
     await handle.unmount();
+    log.info({ rpcs: client.stats.snapshot() }, 'rpc stats');
     await client.close();
   });
 }

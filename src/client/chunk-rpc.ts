@@ -5,6 +5,7 @@ import { fromServiceError, GfsError } from '../common/errors.js';
 import { callUnary, ClientPool } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import { STREAM_PIECE } from '../common/limits.js';
+import { OpStats } from '../common/op-stats.js';
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
 import type { ReadRequest, ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
 import { DATA_CALL_MS_PER_MIB } from './options.js';
@@ -12,7 +13,10 @@ import { DATA_CALL_MS_PER_MIB } from './options.js';
 export class ChunkRpc {
   readonly pool = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer as never);
 
-  constructor(private readonly baseTimeoutMs: number) {}
+  constructor(
+    private readonly baseTimeoutMs: number,
+    private readonly stats = new OpStats(),
+  ) {}
 
   timeoutFor(bytes: number): number {
     return this.baseTimeoutMs + Math.ceil((bytes / (1024 * 1024)) * DATA_CALL_MS_PER_MIB);
@@ -23,6 +27,10 @@ export class ChunkRpc {
    * had (short when the chunk is shorter: the caller zero-fills up to the file size).
    */
   read(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number): Promise<number> {
+    return this.stats.time(length <= STREAM_PIECE ? 'chunk.ReadSmall' : 'chunk.Read', () => this.readRaw(addr, handle, version, offset, length, into, at));
+  }
+
+  private readRaw(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number): Promise<number> {
     const client = this.pool.get(addr);
     if (length <= STREAM_PIECE) {
       return callUnary<ReadRequest, ReadReply__Output>(client, client.ReadSmall, { handle, version, offset, length }, this.timeoutFor(length), `read chunk ${handle} from ${addr}`).then(
@@ -60,6 +68,10 @@ export class ChunkRpc {
 
   /** Streams `data` to chain[0], which forwards it along chain[1..] while receiving. */
   push(chain: string[], dataId: string, data: Buffer): Promise<void> {
+    return this.stats.time('chunk.PushData', () => this.pushRaw(chain, dataId, data));
+  }
+
+  private pushRaw(chain: string[], dataId: string, data: Buffer): Promise<void> {
     const [first, ...rest] = chain;
     if (!first) return Promise.reject(new GfsError('EINVAL', 'push with an empty chain'));
     const client = this.pool.get(first);
@@ -88,12 +100,12 @@ export class ChunkRpc {
 
   write(addr: string, req: WriteRequest, bytes: number): Promise<WriteReply__Output> {
     const client = this.pool.get(addr);
-    return callUnary(client, client.Write, req, this.timeoutFor(bytes * 2), `write chunk ${req.handle} at ${addr}`);
+    return this.stats.time('chunk.Write', () => callUnary(client, client.Write, req, this.timeoutFor(bytes * 2), `write chunk ${req.handle} at ${addr}`));
   }
 
   sync(addr: string, handle: number, version: number): Promise<Empty__Output> {
     const client = this.pool.get(addr);
-    return callUnary(client, client.Sync, { handle, version }, this.baseTimeoutMs * 3, `sync chunk ${handle} at ${addr}`);
+    return this.stats.time('chunk.Sync', () => callUnary(client, client.Sync, { handle, version }, this.baseTimeoutMs * 3, `sync chunk ${handle} at ${addr}`));
   }
 
   close(): void {

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { GfsError } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
+import { OpStats } from '../common/op-stats.js';
 import type * as pb from '../generated/gfs/index.js';
 import type { Attr, Cred, DirEntry, GfsClientApi, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
 import { ChunkLocator } from './chunk-locator.js';
@@ -28,6 +29,8 @@ const SET_SIZE = 8;
 
 export class GfsClient implements GfsClientApi {
   readonly clientId = randomUUID();
+  /** Count and latency of every master and chunkserver call this client made. */
+  readonly stats = new OpStats();
   private readonly opts: ResolvedClientOptions;
   private readonly master: MasterRpc;
   private readonly chunks: ChunkRpc;
@@ -39,8 +42,8 @@ export class GfsClient implements GfsClientApi {
 
   constructor(options: ClientOptions) {
     this.opts = resolveClientOptions(options);
-    this.master = new MasterRpc(this.opts);
-    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs);
+    this.master = new MasterRpc(this.opts, this.stats);
+    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats);
     this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS));
     const limit = pLimit(this.opts.maxParallelPieces);
     const picker = new ReplicaPicker();
@@ -243,6 +246,17 @@ export class GfsClient implements GfsClientApi {
 
   clusterStatus(): Promise<pb.ClusterStatusReply__Output> {
     return this.call<pb.Empty, pb.ClusterStatusReply__Output>('ClusterStatus', {}, true);
+  }
+
+  /** Replication goal of a file or directory (inherited by files created in it later). */
+  async setGoal(path: string, goal: number, opts?: { recursive?: boolean; cred?: Cred }): Promise<pb.SetGoalReply__Output> {
+    const req: pb.SetGoalRequest = { path, goal, recursive: opts?.recursive ?? false, cred: this.cred(opts?.cred) };
+    return this.call<pb.SetGoalRequest, pb.SetGoalReply__Output>('SetGoal', req, true);
+  }
+
+  /** Chunks under `path` that are not at their goal (under-replicated, missing, corrupt), with totals. */
+  fsck(path = '/', maxFindings = 0): Promise<pb.FsckReply__Output> {
+    return this.call<pb.FsckRequest, pb.FsckReply__Output>('Fsck', { path, maxFindings }, true);
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
+import type { OpStats } from '../common/op-stats.js';
 import { callUnary } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import { CHANNEL_OPTIONS } from '../common/grpc-options.js';
@@ -16,7 +17,10 @@ const RETRY_MAX_DELAY_MS = 1_000;
 export class MasterRpc {
   private readonly client: MasterClient;
 
-  constructor(private readonly opts: ResolvedClientOptions) {
+  constructor(
+    private readonly opts: ResolvedClientOptions,
+    private readonly stats?: OpStats,
+  ) {
     const Ctor = proto().gfs.Master;
     this.client = new Ctor(opts.master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
@@ -28,8 +32,9 @@ export class MasterRpc {
   call<Req, Res>(method: keyof MasterClient & string, req: Req, idempotent: boolean): Promise<Res> {
     const fn = (this.client as unknown as Record<string, unknown>)[method] as Parameters<typeof callUnary<Req, Res>>[1];
     if (typeof fn !== 'function') throw new GfsError('ENOSYS', `master has no method ${method}`);
+    const once = () => callUnary<Req, Res>(this.client, fn, req, this.opts.masterCallTimeoutMs, `master ${method}`);
     return retry(
-      () => callUnary<Req, Res>(this.client, fn, req, this.opts.masterCallTimeoutMs, `master ${method}`),
+      () => (this.stats ? this.stats.time(`master.${method}`, once) : once()),
       {
         attempts: Number.MAX_SAFE_INTEGER,
         baseDelayMs: RETRY_BASE_MS,

@@ -4,6 +4,7 @@ import type { Cred, GfsClientApi } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
 import { NAME_MAX, PATH_MAX } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
+import type { OpStats } from '../common/op-stats.js';
 import type { AttrCache } from './attr-cache.js';
 import { callerOf, type CredResolver } from './cred.js';
 import { toErrno } from './errno-table.js';
@@ -23,6 +24,10 @@ export interface FsContext {
   /** Set once the Fuse instance exists (ops only run after that). */
   fuse?: FuseInstance;
   readonly debug: boolean;
+  /** Count and latency of every FUSE op this mount answered. */
+  readonly stats: OpStats;
+  /** ino -> when "security.capability" was last known absent (see xattr-ops.ts). */
+  readonly noCaps: Map<number, number>;
 }
 
 /** The caller of the op being dispatched; call synchronously at the op's entry. */
@@ -47,31 +52,47 @@ type Cb<T> = (err: number, value?: T) => void;
 
 /** Runs `fn` and answers `cb` exactly once: (0, value) or (-errno). */
 export function run<T>(ctx: FsContext, op: string, cb: Cb<T>, fn: () => Promise<T>, detail?: () => Record<string, unknown>): void {
+  const t = performance.now();
   let p: Promise<T>;
   try {
     p = fn();
   } catch (err) {
+    ctx.stats.record(op, performance.now() - t, true);
     cb(toErrno(err, ctx.log, op, detail?.()));
     return;
   }
   p.then(
-    (v) => cb(0, v),
-    (err: unknown) => cb(toErrno(err, ctx.log, op, detail?.())),
+    (v) => {
+      ctx.stats.record(op, performance.now() - t);
+      cb(0, v);
+    },
+    (err: unknown) => {
+      ctx.stats.record(op, performance.now() - t, true);
+      cb(toErrno(err, ctx.log, op, detail?.()));
+    },
   );
 }
 
 /** Like run() for ops whose answer is a byte count (read, write): cb(n) or cb(-errno). */
 export function runCount(ctx: FsContext, op: string, cb: (n: number) => void, fn: () => Promise<number>, detail?: () => Record<string, unknown>): void {
+  const t = performance.now();
   let p: Promise<number>;
   try {
     p = fn();
   } catch (err) {
+    ctx.stats.record(op, performance.now() - t, true);
     cb(toErrno(err, ctx.log, op, detail?.()));
     return;
   }
   p.then(
-    (n) => cb(n),
-    (err: unknown) => cb(toErrno(err, ctx.log, op, detail?.())),
+    (n) => {
+      ctx.stats.record(op, performance.now() - t);
+      cb(n);
+    },
+    (err: unknown) => {
+      ctx.stats.record(op, performance.now() - t, true);
+      cb(toErrno(err, ctx.log, op, detail?.()));
+    },
   );
 }
 

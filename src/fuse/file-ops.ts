@@ -20,6 +20,7 @@ export function fileOps(ctx: FsContext): FuseOps {
         await ctx.hidden.settle();
         const cred = await credOf(ctx, c);
         const exclusive = (flags & fsc.O_EXCL) !== 0;
+        const startSec = Math.floor(Date.now() / 1000);
         const made = await client.create(path, S_IFREG | (mode & 0o7777), cred, { exclusive });
         attrs.forgetParent(path);
         let attr = await client.open(made.ino, flags, cred);
@@ -30,6 +31,9 @@ export function fileOps(ctx: FsContext): FuseOps {
           attr = st ? await st.truncate(0, apply) : await apply();
         }
         attrs.put(attr, path);
+        // A file we just created has no xattrs: the kernel's "security.capability" probe before
+        // the first write needs no master round trip.
+        if (exclusive || (made.ctime?.sec ?? 0) >= startSec) ctx.noCaps.set(attr.ino, Date.now());
         return files.open(attr, flags).fh;
       }, () => ({ path, mode, flags }));
     },
@@ -64,7 +68,8 @@ export function fileOps(ctx: FsContext): FuseOps {
         // advanced synchronously, so appends through this mount are serialised.
         const at = of.append ? st.size : pos;
         if (at + len > MAX_FILE_SIZE) throw new GfsError('EFBIG', `write past the largest file size (${MAX_FILE_SIZE})`);
-        attrs.forgetIno(of.ino);
+        // The cached attr stays: while data is buffered, getattr reports this mount's size
+        // (statOf), and the commit at flush replaces the attr with the master's new one.
         await st.write(len === buf.length ? buf : buf.subarray(0, len), at);
         return len;
       }, () => ({ fd, pos, len }));
@@ -73,9 +78,7 @@ export function fileOps(ctx: FsContext): FuseOps {
     flush(path, fd, cb) {
       run(ctx, 'flush', cb, async () => {
         const of = files.get(fd);
-        const wasDirty = of.state.dirty;
-        await of.state.flushAll();
-        if (wasDirty) attrs.forgetIno(of.ino);
+        await of.state.flushAll(); // its commit puts the master's new attr in the cache
         of.checkError();
       }, () => ({ fd }));
     },

@@ -9,6 +9,7 @@ import { withDeadline } from '../common/deadline.js';
 import { GfsError } from '../common/errors.js';
 import { MiB } from '../common/limits.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { OpStats } from '../common/op-stats.js';
 import { attrOps } from './attr-ops.js';
 import { AttrCache } from './attr-cache.js';
 import { CredResolver } from './cred.js';
@@ -40,6 +41,8 @@ export interface MountOptions {
 export interface MountHandle {
   dir: string;
   unmount(): Promise<void>;
+  /** Count and latency of each FUSE op answered so far. */
+  stats(): ReturnType<OpStats['snapshot']>;
 }
 
 /*
@@ -199,6 +202,8 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     creds: new CredResolver(),
     Fuse,
     debug: !!opts.debug,
+    stats: new OpStats(),
+    noCaps: new Map(),
   };
   const ops: FuseOps = {
     ...attrOps(ctx),
@@ -236,6 +241,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
   const handle: MountHandle = {
     dir: mnt,
     unmount: () => (unmounting ??= unmount()),
+    stats: () => ctx.stats.snapshot(),
   };
 
   async function unmount(): Promise<void> {
@@ -254,7 +260,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     if (isMountPoint(mnt)) await detach(mnt);
     await hidden.close().catch(() => undefined);
     files.close();
-    log.info({ dir: mnt }, 'unmounted');
+    log.info({ dir: mnt, fuseOps: ctx.stats.snapshot() }, 'unmounted');
   }
 
   // Usable means a stat of the root goes through the kernel, libfuse and our getattr.

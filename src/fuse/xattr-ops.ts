@@ -19,8 +19,7 @@ function checkName(name: string): void {
 
 export function xattrOps(ctx: FsContext): FuseOps {
   const { client, attrs } = ctx;
-  /** ino -> when "security.capability" was last seen absent. */
-  const noCaps = new Map<number, number>();
+  const { noCaps } = ctx;
 
   function changed(path: string): void {
     const ino = attrs.inoOf(path);

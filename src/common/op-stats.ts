@@ -1,0 +1,50 @@
+// Per-operation counters and latency totals (FUSE ops, RPCs): cheap enough to keep on in
+// production, read by logs and the benchmark to see where time goes.
+export interface OpStat {
+  count: number;
+  errors: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+export class OpStats {
+  private readonly ops = new Map<string, OpStat>();
+
+  record(name: string, ms: number, failed = false): void {
+    let s = this.ops.get(name);
+    if (!s) this.ops.set(name, (s = { count: 0, errors: 0, totalMs: 0, maxMs: 0 }));
+    s.count++;
+    if (failed) s.errors++;
+    s.totalMs += ms;
+    if (ms > s.maxMs) s.maxMs = ms;
+  }
+
+  /** Times a promise-returning call under `name`. */
+  async time<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const t = performance.now();
+    try {
+      const v = await fn();
+      this.record(name, performance.now() - t);
+      return v;
+    } catch (err) {
+      this.record(name, performance.now() - t, true);
+      throw err;
+    }
+  }
+
+  /** { op: { count, errors, meanMs, maxMs, totalMs } }, busiest first. */
+  snapshot(): Record<string, { count: number; errors: number; meanMs: number; maxMs: number; totalMs: number }> {
+    const out: Record<string, { count: number; errors: number; meanMs: number; maxMs: number; totalMs: number }> = {};
+    const sorted = [...this.ops].sort((a, b) => b[1].totalMs - a[1].totalMs);
+    for (const [k, s] of sorted) {
+      out[k] = { count: s.count, errors: s.errors, meanMs: round(s.totalMs / s.count), maxMs: round(s.maxMs), totalMs: round(s.totalMs) };
+    }
+    return out;
+  }
+
+  reset(): void {
+    this.ops.clear();
+  }
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
