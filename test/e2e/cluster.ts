@@ -37,6 +37,10 @@ export interface TestCluster {
   chunkservers: TestChunkserver[];
   /** Mounts (again) at mountDir with a new `gfs mount` process, e.g. after unmount(). */
   remount(): Promise<TestMount>;
+  /** SIGKILLs the master and starts it again on the same port and data dir (a crash + restart). */
+  restartMaster(): Promise<void>;
+  /** Unmounts and stops every process cleanly, then starts them all again on the same dirs. */
+  restartWhole(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -98,7 +102,8 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
   const hb = String(opts.heartbeatMs ?? 500);
   const masterArgs = ['master', '--data', join(dir, 'master'), '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, 'master.log')];
   if (opts.chunkSize) masterArgs.push('--chunk-size', String(opts.chunkSize));
-  const master = await spawnGfs('master', masterArgs, dir);
+  let master = await spawnGfs('master', masterArgs, dir);
+  const masterPort = master.addr.split(':').pop()!;
   const chunkservers: TestChunkserver[] = [];
   const client = new GfsClient({ master: master.addr });
   let mounts = 0;
@@ -112,6 +117,12 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
       cluster.mount = await startMount(dir, master.addr, mountDir, ++mounts);
       return cluster.mount;
     },
+    async restartMaster() {
+      await signalAndWait(master.proc, 'SIGKILL');
+      const args = masterArgs.map((a, i) => (masterArgs[i - 1] === '--port' ? masterPort : a));
+      master = await spawnGfs('master', args, dir);
+    },
+    restartWhole: async () => undefined, // set below, once chunkservers can be started
     async stop() {
       if (cluster.mount) await cluster.mount.unmount().catch(() => undefined);
       await client.close().catch(() => undefined);
@@ -122,18 +133,29 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
+  const startChunkserver = async (i: number): Promise<TestChunkserver> => {
+    const dataDir = join(dir, `cs${i}`);
+    const args = ['chunkserver', '--data', dataDir, '--master', master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `cs${i}.log`)];
+    const proc = await spawnGfs(`cs${i}`, args, dir);
+    return {
+      dataDir,
+      proc,
+      stop: () => signalAndWait(proc.proc, 'SIGTERM'),
+      kill: () => signalAndWait(proc.proc, 'SIGKILL'),
+    };
+  };
+  cluster.restartWhole = async () => {
+    if (cluster.mount) await cluster.mount.unmount();
+    await Promise.all(chunkservers.map((cs) => cs.stop()));
+    await signalAndWait(master.proc, 'SIGTERM');
+    const args = masterArgs.map((a, i) => (masterArgs[i - 1] === '--port' ? masterPort : a));
+    master = await spawnGfs('master', args, dir);
+    for (let i = 0; i < chunkservers.length; i++) chunkservers[i] = await startChunkserver(i);
+    await waitForServers(client, chunkservers.length);
+    await cluster.remount();
+  };
   try {
-    for (let i = 0; i < (opts.chunkservers ?? 3); i++) {
-      const dataDir = join(dir, `cs${i}`);
-      const args = ['chunkserver', '--data', dataDir, '--master', master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `cs${i}.log`)];
-      const proc = await spawnGfs(`cs${i}`, args, dir);
-      chunkservers.push({
-        dataDir,
-        proc,
-        stop: () => signalAndWait(proc.proc, 'SIGTERM'),
-        kill: () => signalAndWait(proc.proc, 'SIGKILL'),
-      });
-    }
+    for (let i = 0; i < (opts.chunkservers ?? 3); i++) chunkservers.push(await startChunkserver(i));
     await waitForServers(client, chunkservers.length);
     if (opts.mount ?? true) await cluster.remount();
   } catch (err) {
