@@ -48,7 +48,7 @@ export class GfsClient implements GfsClientApi {
     const limit = pLimit(this.opts.maxParallelPieces);
     const picker = new ReplicaPicker();
     const common = { chunks: this.chunks, locator: this.locator, limit, pieceBytes: this.opts.pieceBytes, log: this.opts.log };
-    this.reader = new ChunkReader({ ...common, master: this.master, picker });
+    this.reader = new ChunkReader({ ...common, pieceBytes: this.opts.readPieceBytes, master: this.master, picker });
     this.writer = new ChunkWriter(common);
     this.defaultCred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: process.getgroups?.() ?? [] };
   }

@@ -14,8 +14,13 @@ export const DATA_CALL_MS_PER_MIB = 1_000;
 export const PIECE_ATTEMPTS = 6;
 /** Chunk pieces in flight per client (reads and writes share the pool). */
 export const MAX_PARALLEL_PIECES = 64;
-/** Largest piece a range is split into (within one chunk). */
+/**
+ * Largest piece a written range is split into (within one chunk). Each written piece costs an
+ * ordered commit at the primary, so writes want few, large pieces.
+ */
 export const PIECE_BYTES = 16 * 1024 * 1024;
+/** Largest piece of a read: smaller than for writes, so one large read spreads over replicas. */
+export const READ_PIECE_BYTES = 4 * 1024 * 1024;
 /** Cached chunk locations. */
 export const LOCATION_CACHE_ENTRIES = 100_000;
 export const LOCATION_TTL_MS = 30_000;
@@ -33,6 +38,7 @@ export interface ClientOptions {
   dataCallTimeoutMs?: number;
   maxParallelPieces?: number;
   pieceBytes?: number;
+  readPieceBytes?: number;
   locationTtlMs?: number;
 }
 
@@ -49,6 +55,7 @@ export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions
     dataCallTimeoutMs: opts.dataCallTimeoutMs ?? DATA_CALL_BASE_TIMEOUT_MS,
     maxParallelPieces: opts.maxParallelPieces ?? MAX_PARALLEL_PIECES,
     pieceBytes: opts.pieceBytes ?? PIECE_BYTES,
+    readPieceBytes: opts.readPieceBytes ?? READ_PIECE_BYTES,
     locationTtlMs: opts.locationTtlMs ?? LOCATION_TTL_MS,
   };
   for (const [k, v] of Object.entries(r)) {

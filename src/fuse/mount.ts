@@ -28,11 +28,11 @@ export interface MountOptions {
   log?: Logger;
   /** Attribute/entry cache lifetime in seconds (kernel entry cache + our attr cache), default 1. */
   attrTimeoutS?: number;
-  /** Write-back memory per open file, default 32 MiB. */
+  /** Write-back memory per open file, default 64 MiB (four 16 MiB extents). */
   writeBackBytesPerFile?: number;
   /** Write-back memory of the whole mount, default 256 MiB. */
   writeBackBytesTotal?: number;
-  /** Largest read-ahead window per sequential reader, default 8 MiB. */
+  /** Largest read-ahead window per sequential reader, default 32 MiB (read in 4 MiB pieces across replicas). */
   readAheadBytes?: number;
   /** libfuse debug output (every request) on stderr. */
   debug?: boolean;
@@ -175,9 +175,9 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
   const log = opts.log ?? silentLogger;
   const attrTimeoutS = opts.attrTimeoutS ?? 1;
   if (!Number.isFinite(attrTimeoutS) || attrTimeoutS < 0) throw new GfsError('EINVAL', `attrTimeoutS must be >= 0`);
-  const perFile = checkPositive('writeBackBytesPerFile', opts.writeBackBytesPerFile ?? 32 * MiB, EXTENT_BYTES);
+  const perFile = checkPositive('writeBackBytesPerFile', opts.writeBackBytesPerFile ?? 64 * MiB, EXTENT_BYTES);
   const total = checkPositive('writeBackBytesTotal', opts.writeBackBytesTotal ?? 256 * MiB, EXTENT_BYTES);
-  const readAhead = checkPositive('readAheadBytes', opts.readAheadBytes ?? 8 * MiB, 0);
+  const readAhead = checkPositive('readAheadBytes', opts.readAheadBytes ?? 32 * MiB, 0);
   const Fuse = loadFuse();
   const mnt = path.resolve(dir);
 

@@ -11,8 +11,8 @@ import type { Attr, GfsClientApi } from '../client/api.js';
 import type { Logger } from '../common/logger.js';
 import type { BufferPool } from './buffer-pool.js';
 
-/** Extent size: 4 MiB, the client's piece size, a divisor of any power-of-two chunk size >= it. */
-export const EXTENT_BYTES = 4 * 1024 * 1024;
+/** Extent size: 16 MiB, the client's write piece size, a divisor of any power-of-two chunk size >= it. */
+export const EXTENT_BYTES = 16 * 1024 * 1024;
 /** First buffer of a file's extent 0 when the write is small: small files cost little memory. */
 const SMALL_BYTES = 256 * 1024;
 /** Buffered data older than this is sent even if the file stays open (idle writers). */
