@@ -12,8 +12,9 @@ fi
 
 # System packages: libfuse2 is what fuse-native links; fuse3 provides fusermount3 and
 # /etc/fuse.conf (Debian's `fuse` 2.9 package conflicts with fuse3, so it is not used);
-# libfuse-dev + pkg-config + a compiler rebuild our patched fuse-native.
-APT_PACKAGES=(libfuse2 fuse3 libfuse-dev pkg-config g++ make python3 rsync git)
+# libfuse-dev + pkg-config + a compiler rebuild our patched fuse-native; iproute2 (`ip netns`)
+# runs the network-cut test of test/integration/self-healing.test.ts.
+APT_PACKAGES=(libfuse2 fuse3 libfuse-dev pkg-config g++ make python3 rsync git iproute2)
 if [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

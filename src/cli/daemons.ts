@@ -21,6 +21,11 @@ export interface MasterFlags extends CommonDaemonFlags {
   heartbeatMs?: string;
   suspectAfterMs?: string;
   deadAfterMs?: string;
+  maxClones?: string;
+  maxClonesPerServer?: string;
+  cloneBytesPerSec?: string;
+  rebalanceMoves?: string;
+  rebalanceBound?: string;
   syncMode?: string;
   checkpointBytes?: string;
 }
@@ -32,6 +37,7 @@ export interface ChunkserverFlags extends CommonDaemonFlags {
   heartbeatMs?: string;
   scrubBytesPerSec?: string;
   scrubIdleMs?: string;
+  scrubPassPauseMs?: string;
   cloneBytesPerSec?: string;
 }
 
@@ -39,6 +45,13 @@ export function intFlag(name: string, value: string | undefined): number | undef
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+function fractionFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${value}"`);
   return n;
 }
 
@@ -60,6 +73,14 @@ export async function runMaster(f: MasterFlags): Promise<void> {
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
     suspectAfterMs: intFlag('suspect-after-ms', f.suspectAfterMs),
     deadAfterMs: intFlag('dead-after-ms', f.deadAfterMs),
+    repair: {
+      maxClones: intFlag('max-clones', f.maxClones),
+      maxClonesPerSource: intFlag('max-clones-per-server', f.maxClonesPerServer),
+      maxClonesPerTarget: intFlag('max-clones-per-server', f.maxClonesPerServer),
+      cloneBytesPerSec: intFlag('clone-bytes-per-sec', f.cloneBytesPerSec),
+      rebalanceMoves: intFlag('rebalance-moves', f.rebalanceMoves),
+      rebalanceBound: fractionFlag('rebalance-bound', f.rebalanceBound),
+    },
     syncMode: syncModeFlag(f.syncMode),
     checkpointLogBytes: intFlag('checkpoint-bytes', f.checkpointBytes),
     log,
@@ -82,6 +103,7 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
     scrubBytesPerSec: intFlag('scrub-bytes-per-sec', f.scrubBytesPerSec),
     scrubIdleMs: intFlag('scrub-idle-ms', f.scrubIdleMs),
+    scrubPassPauseMs: intFlag('scrub-pass-pause-ms', f.scrubPassPauseMs),
     cloneBytesPerSec: intFlag('clone-bytes-per-sec', f.cloneBytesPerSec),
     log,
   });

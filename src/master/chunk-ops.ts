@@ -74,6 +74,8 @@ export class ChunkOps {
       const meta = handle === undefined ? undefined : this.core.chunks.get(handle);
       if (meta) chunks.push(this.describe(meta, forWrite));
     }
+    // A client is waiting for these: below their goal, they go to the front of the repair queue.
+    for (const c of chunks) if (c.replicas.length < current.goal) this.core.repair.noteWaiting(c.handle);
     return { chunks, fileSize: current.size, chunkSize: cs };
   }
 
@@ -103,6 +105,7 @@ export class ChunkOps {
     if (registry.get(serverId)) registry.queueDelete(serverId, handle);
     if (!chunks.get(handle)) return false;
     chunks.removeReplica(handle, serverId);
+    this.core.repair.noteCorrupt(handle, serverId);
     log.warn({ handle, server: serverId, reason, left: chunks.replicas(handle).length }, 'bad replica dropped');
     return true;
   }

@@ -19,7 +19,11 @@ export class ChunkTable {
   private readonly locations = new Map<number, Set<string>>();
   /** Not persistent: server -> handles it holds (inverse of `locations`). */
   private readonly byServer = new Map<string, Set<number>>();
+  /** Not persistent: handle -> bytes, as last reported by an up-to-date replica. */
+  private readonly lengths = new Map<number, number>();
   onFreed: FreedListener = () => {};
+  /** Called when a chunk loses a replica location (the re-replication scheduler listens). */
+  onReplicaRemoved: (handle: number, server: string) => void = () => {};
 
   get(handle: number): ChunkMeta | undefined {
     return this.chunks.get(handle);
@@ -41,6 +45,7 @@ export class ChunkTable {
     const servers = this.replicas(handle);
     for (const s of servers) this.byServer.get(s)?.delete(handle);
     this.locations.delete(handle);
+    this.lengths.delete(handle);
     this.onFreed(handle, servers);
   }
 
@@ -67,7 +72,19 @@ export class ChunkTable {
   removeReplica(handle: number, server: string): boolean {
     const removed = this.locations.get(handle)?.delete(server) ?? false;
     this.byServer.get(server)?.delete(handle);
+    if (removed) this.onReplicaRemoved(handle, server);
     return removed;
+  }
+
+  /** Records the length an up-to-date replica reported (lengths only grow within a version). */
+  noteLength(handle: number, length: number): void {
+    if (!this.chunks.has(handle) || !(length >= 0)) return;
+    this.lengths.set(handle, length);
+  }
+
+  /** Last reported length, or undefined when no report carried one yet. */
+  lengthOf(handle: number): number | undefined {
+    return this.lengths.get(handle);
   }
 
   setReplicas(handle: number, servers: Iterable<string>): void {

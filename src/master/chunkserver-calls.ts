@@ -1,5 +1,6 @@
-// The master's calls to chunkservers: SetVersion (lease grants), Truncate (shrinking files)
-// and Delete (best-effort garbage collection). Every call has a deadline.
+// The master's calls to chunkservers: SetVersion (lease grants), Truncate (shrinking files),
+// Delete (best-effort garbage collection) and Clone (re-replication, rebalancing). Every call
+// has a deadline.
 import { callUnary, ClientPool } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
@@ -14,7 +15,18 @@ export interface ChunkServerRpc {
   setVersion(addr: string, handle: number, oldVersion: number, newVersion: number): Promise<void>;
   truncate(addr: string, handle: number, version: number, length: number): Promise<void>;
   delete(addr: string, handles: number[]): Promise<void>;
+  /** Asks the chunkserver at `addr` to copy chunk `handle` at `version` from `source`. */
+  clone(addr: string, req: CloneArgs, timeoutMs: number): Promise<void>;
   close(): void;
+}
+
+export interface CloneArgs {
+  handle: number;
+  version: number;
+  /** Address of the replica to copy from. */
+  source: string;
+  /** Bandwidth bound of this copy; 0 = the chunkserver's default. */
+  bytesPerSec: number;
 }
 
 export class GrpcChunkServerCalls implements ChunkServerRpc {
@@ -45,6 +57,11 @@ export class GrpcChunkServerCalls implements ChunkServerRpc {
   async delete(addr: string, handles: number[]): Promise<void> {
     const c = this.pool.get(addr);
     await callUnary<object, Empty__Output>(c, c.Delete, { handles }, DELETE_TIMEOUT_MS, `Delete on ${addr}`);
+  }
+
+  async clone(addr: string, req: CloneArgs, timeoutMs: number): Promise<void> {
+    const c = this.pool.get(addr);
+    await callUnary<object, Empty__Output>(c, c.Clone, { ...req }, timeoutMs, `Clone ${req.handle} to ${addr} from ${req.source}`);
   }
 
   close(): void {

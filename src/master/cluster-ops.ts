@@ -6,11 +6,14 @@ import { parseAddr } from '../common/rpc.js';
 import type { ChunkOps } from './chunk-ops.js';
 import type { MasterCore } from './core.js';
 import { isDir, isReg } from './inode.js';
+import { chunkHealth } from './replication-scheduler.js';
 import { ServerRegistry, type ServerState } from './server-registry.js';
 
 export interface ChunkReportIn {
   handle: number;
   version: number;
+  /** Bytes in the replica (rebalancing and clone deadlines use it). */
+  length?: number;
 }
 
 export interface RegisterIn {
@@ -44,6 +47,8 @@ export interface ServerStatusOut {
 }
 
 export const STATFS_BLOCK_SIZE = 4096;
+/** Failure-detector events returned by ClusterStatus (newest last). */
+export const RECENT_EVENTS = 50;
 /** Inode numbers are not a scarce resource; report a large fixed budget. */
 const MAX_FILES = 2 ** 32;
 
@@ -67,6 +72,9 @@ export class ClusterOps {
   heartbeat(req: HeartbeatIn): { delete: number[]; reregister: boolean } {
     const s = this.core.registry.get(req.serverId);
     if (!s) return { delete: [], reregister: true };
+    // Back from the dead: its replicas may have missed versions and deletions. It comes back
+    // through Register, whose full report is checked before it serves anything again.
+    if (this.core.registry.stateOf(s.id) === 'dead') return { delete: [], reregister: true };
     if (req.addr && req.addr !== s.addr) {
       checkAddr(req.addr);
       this.core.registry.upsert(s.id, req.addr, count(req.capacity), count(req.used));
@@ -100,11 +108,13 @@ export class ClusterOps {
       } else if (r.version === meta.version) {
         chunks.addReplica(r.handle, serverId);
         this.core.registry.cancelDelete(serverId, r.handle);
+        if (r.length !== undefined) chunks.noteLength(r.handle, r.length);
       } else if (r.version < meta.version) {
         // A SetVersion/Truncate for exactly this bump may still be in flight: leave it alone.
         if (leases.isLocked(r.handle) && r.version === meta.version - 1) continue;
         chunks.removeReplica(r.handle, serverId);
         toDelete.push(r.handle);
+        this.core.repair.noteStale(r.handle);
         log.info({ handle: r.handle, server: serverId, version: r.version, current: meta.version }, 'stale replica');
       } else {
         log.warn({ handle: r.handle, server: serverId, version: r.version, known: meta.version }, 'replica newer than master; adopting its version');
@@ -142,15 +152,46 @@ export class ClusterOps {
       if (isDir(inode)) directories++;
       else if (isReg(inode)) files++;
     }
+    // Live = alive or suspect (a suspect server's replicas are not copied yet); a chunk never
+    // written (no replica, past the end of its file) is neither missing nor under-replicated.
     let underReplicated = 0;
     let missing = 0;
     for (const meta of chunks.chunks.values()) {
-      const alive = chunks.replicas(meta.handle).filter((id) => registry.isAlive(id)).length;
-      const goal = ns.get(meta.ino)?.goal ?? cfg.replication;
-      if (alive === 0) missing++;
-      else if (alive < goal) underReplicated++;
+      const h = chunkHealth(this.core, meta);
+      if (h.empty) continue;
+      if (h.live === 0) missing++;
+      else if (h.live < h.goal) underReplicated++;
     }
-    return { servers, files, directories, chunks: chunks.size, underReplicated, missing, chunkSize: cfg.chunkSize };
+    const { repair } = this.core;
+    const st = repair.stats;
+    return {
+      servers,
+      files,
+      directories,
+      chunks: chunks.size,
+      underReplicated,
+      missing,
+      chunkSize: cfg.chunkSize,
+      repairBacklog: repair.backlog(),
+      recentEvents: registry.events().slice(-RECENT_EVENTS),
+      repair: {
+        queued: repair.queue.size,
+        inFlight: repair.inFlight,
+        clonesStarted: st.clonesStarted,
+        clonesSucceeded: st.clonesSucceeded,
+        clonesFailed: st.clonesFailed,
+        clonesDiscarded: st.clonesDiscarded,
+        bytesCloned: st.bytesCloned,
+        overReplicatedDeleted: st.overReplicatedDeleted,
+        rebalanceMoves: st.rebalanceMoves,
+        corruptReported: st.corruptReported,
+        staleDeleted: st.staleDeleted,
+        maxClones: repair.opts.maxClones,
+        cloneBytesPerSec: repair.opts.cloneBytesPerSec,
+        rebalanceInFlight: repair.rebalanceInFlight,
+      },
+      eventCounts: { ...registry.eventCounts },
+    };
   }
 
   /** What a user can store: raw capacity of live servers divided by the replication goal. */

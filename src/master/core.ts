@@ -5,6 +5,7 @@ import { type ChunkServerRpc, GrpcChunkServerCalls } from './chunkserver-calls.j
 import { LeaseTable } from './lease-table.js';
 import { MasterState, type Mutation } from './mutations.js';
 import { OpenTable } from './open-table.js';
+import { type RepairOptions, ReplicationScheduler } from './replication-scheduler.js';
 import { type Clock, ServerRegistry } from './server-registry.js';
 import type { Journal } from './store.js';
 import { now } from './time.js';
@@ -15,6 +16,8 @@ export interface MasterConfig {
   heartbeatMs: number;
   suspectAfterMs: number;
   deadAfterMs: number;
+  /** Re-replication / rebalancing tunables (defaults: REPAIR_DEFAULTS). */
+  repair?: Partial<RepairOptions>;
 }
 
 export type MutationListener = (m: Mutation) => void;
@@ -25,6 +28,8 @@ export class MasterCore {
   readonly leases = new LeaseTable();
   readonly opens = new OpenTable();
   readonly calls: ChunkServerRpc;
+  /** Re-replication, over-replication and rebalancing (started by startMaster). */
+  readonly repair: ReplicationScheduler;
   private readonly listeners: MutationListener[] = [];
   private journal: Journal | undefined;
   private reportsDueUntil = 0;
@@ -37,6 +42,7 @@ export class MasterCore {
     this.state = deps.state ?? new MasterState(now(), cfg.replication);
     this.registry = new ServerRegistry(cfg, log, deps.clock);
     this.calls = deps.calls ?? new GrpcChunkServerCalls();
+    this.repair = new ReplicationScheduler(this, cfg.repair, deps.clock);
     // A freed chunk is deleted lazily: each server that held it learns in its next heartbeat.
     this.state.chunks.onFreed = (handle, servers) => {
       this.leases.revoke(handle);
@@ -100,6 +106,7 @@ export class MasterCore {
   }
 
   close(): void {
+    this.repair.stop();
     this.registry.stop();
     this.calls.close();
   }

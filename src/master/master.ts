@@ -6,6 +6,7 @@ import { CHECKSUM_BLOCK, DEFAULT_CHUNK_SIZE } from '../common/limits.js';
 import { proto } from '../common/proto.js';
 import { startServer, stopServer } from '../common/rpc.js';
 import { MasterCore, type MasterConfig } from './core.js';
+import type { RepairOptions } from './replication-scheduler.js';
 import type { SyncMode } from './oplog.js';
 import { freeOrphans } from './recovery.js';
 import { masterHandlers } from './service.js';
@@ -31,6 +32,8 @@ export interface MasterOptions {
   heartbeatMs?: number; // told to chunkservers in RegisterReply; default HEARTBEAT_MS = 1000
   suspectAfterMs?: number; // default 3 * heartbeat
   deadAfterMs?: number; // default 10 * heartbeat
+  /** Re-replication and rebalancing tunables; see REPAIR_DEFAULTS (replication-scheduler.ts). */
+  repair?: Partial<RepairOptions>;
   log?: Logger; // default silentLogger
 }
 
@@ -76,7 +79,8 @@ export function masterConfig(opts: MasterOptions): MasterConfig & { host: string
     throw bad(`syncMode must be "group" or "each", got ${String(opts.syncMode)}`);
   }
   int('checkpointLogBytes', opts.checkpointLogBytes, CHECKPOINT_LOG_BYTES, 4096, 2 ** 40);
-  return { host, port, chunkSize, replication, heartbeatMs, suspectAfterMs, deadAfterMs };
+  const repair = opts.repair ? Object.fromEntries(Object.entries(opts.repair).filter(([, v]) => v !== undefined)) : undefined;
+  return { host, port, chunkSize, replication, heartbeatMs, suspectAfterMs, deadAfterMs, repair };
 }
 
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
@@ -143,9 +147,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   }
   const { server, port } = started;
   core.registry.start();
+  core.repair.start();
   const addr = `${cfg.host.includes(':') && !cfg.host.startsWith('[') ? `[${cfg.host}]` : cfg.host}:${port}`;
   log.info(
-    { addr, chunkSize: cfg.chunkSize, replication: cfg.replication, heartbeatMs: cfg.heartbeatMs, dataDir: opts.dataDir },
+    { addr, chunkSize: cfg.chunkSize, replication: cfg.replication, heartbeatMs: cfg.heartbeatMs, dataDir: opts.dataDir, repair: core.repair.opts },
     'master listening',
   );
   let stopped: Promise<void> | undefined;
@@ -154,6 +159,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     port,
     stop() {
       stopped ??= (async () => {
+        core.repair.stop();
         core.registry.stop();
         await stopServer(server);
         core.close();

@@ -60,7 +60,9 @@ export type Mutation =
   /** Last release of an unlinked inode: delete it and its chunks. */
   | { op: 'free'; ino: number }
   | { op: 'allocChunk'; ino: number; index: number; handle: number; version: number }
-  | { op: 'setVersion'; handle: number; version: number };
+  | { op: 'setVersion'; handle: number; version: number }
+  /** Replication goal of these inodes (SetGoal; recursive = many inodes in one record). */
+  | { op: 'setGoal'; inos: number[]; goal: number };
 
 export type MutationOp = Mutation['op'];
 
@@ -194,6 +196,12 @@ export class MasterState {
         const chunk = this.chunks.get(m.handle);
         if (!chunk) throw new CorruptMutation(m, `no chunk ${m.handle}`);
         chunk.version = m.version;
+        return;
+      }
+      case 'setGoal': {
+        if (!Number.isSafeInteger(m.goal) || m.goal < 1) throw new CorruptMutation(m, `bad goal ${m.goal}`);
+        const inodes = m.inos.map((ino) => this.inode(m, ino));
+        for (const inode of inodes) inode.goal = m.goal;
         return;
       }
       default: {

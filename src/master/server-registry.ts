@@ -32,9 +32,32 @@ export interface RegistryOptions {
 export type Clock = () => number;
 const monotonic: Clock = () => performance.now();
 
+/** Failure-detector events kept in memory for `gfs status` (newest last). */
+export const MAX_SERVER_EVENTS = 200;
+
+export type ServerEventKind = 'registered' | 'address' | ServerState;
+
+/** A registration, address change or state transition of a chunkserver. */
+export interface ServerEvent {
+  /** Wall-clock ms. */
+  timeMs: number;
+  kind: ServerEventKind;
+  serverId: string;
+  addr: string;
+  from: string;
+  to: string;
+}
+
+export type ServerEventListener = (e: ServerEvent) => void;
+
 export class ServerRegistry {
   private readonly servers = new Map<string, ChunkServerInfo>();
   private timer: NodeJS.Timeout | undefined;
+  /** Bounded, newest last. */
+  private readonly eventLog: ServerEvent[] = [];
+  private readonly listeners: ServerEventListener[] = [];
+  /** Events by kind since start (metrics). */
+  readonly eventCounts: Record<ServerEventKind, number> = { registered: 0, address: 0, alive: 0, suspect: 0, dead: 0 };
 
   constructor(
     private readonly opts: RegistryOptions,
@@ -71,8 +94,10 @@ export class ServerRegistry {
       };
       this.servers.set(id, s);
       this.log.info({ server: id, addr }, 'chunkserver registered');
+      this.emit({ kind: 'registered', serverId: id, addr, from: '', to: 'alive' });
     } else if (s.addr !== addr) {
       this.log.info({ server: id, addr, oldAddr: s.addr }, 'chunkserver address changed');
+      this.emit({ kind: 'address', serverId: id, addr, from: s.addr, to: addr });
       s.addr = addr;
     }
     this.touch(s, { capacity, used });
@@ -134,6 +159,16 @@ export class ServerRegistry {
     return out;
   }
 
+  /** Recent registrations and transitions, oldest first (at most MAX_SERVER_EVENTS). */
+  events(): ServerEvent[] {
+    return [...this.eventLog];
+  }
+
+  /** Called on every event (after it is logged); the re-replication scheduler listens. */
+  onEvent(l: ServerEventListener): void {
+    this.listeners.push(l);
+  }
+
   /** Logs every state change since the last check. */
   checkStates(): void {
     for (const s of this.servers.values()) this.noteState(s);
@@ -160,10 +195,26 @@ export class ServerRegistry {
   private noteState(s: ChunkServerInfo): void {
     const state = this.computeState(s);
     if (state === s.loggedState) return;
-    const entry = { server: s.id, addr: s.addr, from: s.loggedState, to: state };
+    const entry = { server: s.id, addr: s.addr, from: s.loggedState, to: state, silentMs: Math.round(this.clock() - s.lastSeen) };
     if (state === 'alive') this.log.info(entry, 'chunkserver state');
     else this.log.warn(entry, 'chunkserver state');
+    const from = s.loggedState;
     s.loggedState = state;
+    this.emit({ kind: state, serverId: s.id, addr: s.addr, from, to: state });
+  }
+
+  private emit(e: Omit<ServerEvent, 'timeMs'>): void {
+    const event: ServerEvent = { timeMs: Date.now(), ...e };
+    this.eventCounts[e.kind]++;
+    this.eventLog.push(event);
+    if (this.eventLog.length > MAX_SERVER_EVENTS) this.eventLog.splice(0, this.eventLog.length - MAX_SERVER_EVENTS);
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err, event }, 'server event listener failed');
+      }
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import { toAttr } from './attr.js';
 import { ChunkOps } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
+import { HealthOps } from './health-ops.js';
 import { type Cred, type Inode, ROOT_CRED } from './inode.js';
 import { NamespaceOps } from './namespace-ops.js';
 import { checkTime } from './time.js';
@@ -19,6 +20,7 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
   const chunks = new ChunkOps(core);
   const attrs = new AttrOps(core, chunks);
   const cluster = new ClusterOps(core, chunks);
+  const health = new HealthOps(core);
   const attrReply = (inode: Inode) => ({ attr: toAttr(inode) });
 
   /** A handler that changes state: answer only once the change is durable. */
@@ -124,6 +126,11 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
     Register: mutating('Register', (req) => cluster.register(req)),
     Heartbeat: mutating('Heartbeat', (req) => cluster.heartbeat(req)),
     ClusterStatus: unaryHandler(log, 'ClusterStatus', () => cluster.clusterStatus()),
+    SetGoal: mutating('SetGoal', (req) => {
+      const r = health.setGoal(req.path, req.goal, req.recursive, cred(req.cred));
+      return { changed: r.changed, attr: toAttr(r.inode) };
+    }),
+    Fsck: reading('Fsck', (req) => health.fsck(req.path, req.maxFindings)),
   };
   return handlers;
 }

@@ -20,7 +20,7 @@ export interface ProcCluster {
   master: Proc;
   chunkservers: Proc[];
   /** Starts one more chunkserver (or restarts one with the data dir of a killed one). */
-  addChunkserver(dataDir?: string): Promise<Proc>;
+  addChunkserver(dataDir?: string, opts?: ChunkserverSpawnOptions): Promise<Proc>;
   /**
    * SIGKILLs the master (if it still runs) and starts it again on the same port and data
    * dir; `master` is the new process afterwards. Resolves with the milliseconds from spawn
@@ -37,11 +37,25 @@ export interface ProcClusterOptions {
   heartbeatMs?: number;
   /** Extra `gfs master` flags (e.g. --sync-mode, --checkpoint-bytes). */
   masterArgs?: string[];
+  /** Extra `gfs chunkserver` flags for every chunkserver (e.g. --scrub-idle-ms). */
+  chunkserverArgs?: string[];
 }
 
-export function spawnGfs(name: string, args: string[], dir: string): Promise<Proc> {
+export interface ChunkserverSpawnOptions {
+  /** Command the chunkserver runs under, e.g. ['ip', 'netns', 'exec', 'ns1']. */
+  prefix?: string[];
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** Master address as this chunkserver reaches it (default the master's own). */
+  master?: string;
+  /** Flags after the usual ones. */
+  extraArgs?: string[];
+}
+
+export function spawnGfs(name: string, args: string[], dir: string, prefix: string[] = []): Promise<Proc> {
   const err = openSync(join(dir, `${name}.stderr`), 'a');
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', err] });
+  const cmd = [...prefix, process.execPath, CLI, ...args];
+  const proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', err] });
   closeSync(err);
   return new Promise((resolveP, reject) => {
     let out = '';
@@ -73,12 +87,14 @@ export async function startProcCluster(o: ProcClusterOptions = {}): Promise<Proc
   const master = await spawnGfs('master', masterArgs, dir);
   const all: Proc[] = [master];
   let n = 0;
-  const addChunkserver = async (dataDir?: string) => {
+  const addChunkserver = async (dataDir?: string, so: ChunkserverSpawnOptions = {}) => {
     n++;
     const data = dataDir ?? join(dir, `cs${n}`);
     const name = `cs${n}`;
-    const args = ['chunkserver', '--data', data, '--master', master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `${name}.log`)];
-    const p = await spawnGfs(name, args, dir);
+    const args = ['chunkserver', '--data', data, '--master', so.master ?? master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `${name}.log`)];
+    if (so.host) args.push('--host', so.host);
+    args.push(...(o.chunkserverArgs ?? []), ...(so.extraArgs ?? []));
+    const p = await spawnGfs(name, args, dir, so.prefix);
     all.push(p);
     return p;
   };

@@ -39,8 +39,12 @@ describe('server registry', () => {
     expect(m.core.registry.stateOf('cs-0')).toBe('dead');
     const status = m.cluster.clusterStatus();
     expect(status.servers.find((s) => s.serverId === 'cs-0')?.state).toBe('dead');
-    expect(m.cluster.heartbeat(hb('cs-0')).reregister).toBe(false);
+    // Back from the dead only through Register (a full report checked before it serves again).
+    expect(m.cluster.heartbeat(hb('cs-0')).reregister).toBe(true);
+    expect(m.core.registry.stateOf('cs-0')).toBe('dead');
+    m.cluster.register({ serverId: 'cs-0', addr: '127.0.0.1:7000', capacity: 1_000_000, used: 0, chunks: [] });
     expect(m.core.registry.stateOf('cs-0')).toBe('alive');
+    expect(m.cluster.heartbeat(hb('cs-0')).reregister).toBe(false);
     expect(m.cluster.heartbeat(hb('cs-unknown')).reregister).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 // Shared fixtures for master tests: a core with a fake clock and fake chunkserver calls.
 import { MasterCore, type MasterConfig } from '../../src/master/core.js';
-import type { ChunkServerRpc } from '../../src/master/chunkserver-calls.js';
+import type { ChunkServerRpc, CloneArgs } from '../../src/master/chunkserver-calls.js';
 import { MasterState } from '../../src/master/mutations.js';
 import { NamespaceOps } from '../../src/master/namespace-ops.js';
 import { ChunkOps } from '../../src/master/chunk-ops.js';
@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/common/logger.js';
 import { GfsError } from '../../src/common/errors.js';
 
 export interface RecordedCall {
-  op: 'setVersion' | 'truncate' | 'delete';
+  op: 'setVersion' | 'truncate' | 'delete' | 'clone';
   addr: string;
   handle?: number;
   handles?: number[];
@@ -19,6 +19,9 @@ export interface RecordedCall {
   newVersion?: number;
   version?: number;
   length?: number;
+  source?: string;
+  bytesPerSec?: number;
+  timeoutMs?: number;
 }
 
 export class FakeCalls implements ChunkServerRpc {
@@ -41,6 +44,10 @@ export class FakeCalls implements ChunkServerRpc {
   }
   async delete(addr: string, handles: number[]) {
     this.calls.push({ op: 'delete', addr, handles });
+    await this.maybe(addr);
+  }
+  async clone(addr: string, req: CloneArgs, timeoutMs: number) {
+    this.calls.push({ op: 'clone', addr, handle: req.handle, version: req.version, source: req.source, bytesPerSec: req.bytesPerSec, timeoutMs });
     await this.maybe(addr);
   }
   close() {}
