@@ -43,7 +43,8 @@ export interface GfsClientApi {
   getattr(target: Target): Promise<Attr>;
   readdir(path: string): Promise<DirEntry[]>;
   mkdir(path: string, mode: number, cred?: Cred): Promise<Attr>;
-  create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean }): Promise<Attr>;
+  /** With `open`, the file is also registered as open by this client (as open() does). */
+  create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean }): Promise<Attr>;
   mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
   unlink(path: string, cred?: Cred): Promise<void>;
   rmdir(path: string, cred?: Cred): Promise<void>;

@@ -89,9 +89,11 @@ export class GfsClient implements GfsClientApi {
     return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Mkdir', { path, mode, cred: this.cred(cred) })).attr!;
   }
 
-  async create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean }): Promise<Attr> {
-    const req = { path, mode, cred: this.cred(cred), exclusive: opts?.exclusive ?? false };
-    return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Create', req)).attr!;
+  async create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean }): Promise<Attr> {
+    const req = { path, mode, cred: this.cred(cred), exclusive: opts?.exclusive ?? false, clientId: opts?.open ? this.clientId : '' };
+    const attr = (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Create', req)).attr!;
+    if (opts?.open) this.locator.cache.setSize(attr.ino, attr.size);
+    return attr;
   }
 
   async mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr> {

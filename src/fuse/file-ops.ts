@@ -21,9 +21,9 @@ export function fileOps(ctx: FsContext): FuseOps {
         const cred = await credOf(ctx, c);
         const exclusive = (flags & fsc.O_EXCL) !== 0;
         const startSec = Math.floor(Date.now() / 1000);
-        const made = await client.create(path, S_IFREG | (mode & 0o7777), cred, { exclusive });
+        const made = await client.create(path, S_IFREG | (mode & 0o7777), cred, { exclusive, open: true });
         attrs.forgetParent(path);
-        let attr = await client.open(made.ino, flags, cred);
+        let attr = made;
         // Lost a race with another client that created it first: O_TRUNC still applies.
         if ((flags & fsc.O_TRUNC) !== 0 && attr.size > 0) {
           const st = files.stateOf(attr.ino);

@@ -60,7 +60,9 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
     }),
     Create: mutating('Create', (req) => {
       log.debug({ path: req.path }, 'create');
-      return attrReply(ns.create(req.path, req.mode, cred(req.cred), req.umask, req.exclusive));
+      const made = ns.create(req.path, req.mode, cred(req.cred), req.umask, req.exclusive);
+      if (req.clientId) attrs.open('', made.ino, req.clientId);
+      return attrReply(made);
     }),
     Mknod: mutating('Mknod', (req) => {
       log.debug({ path: req.path }, 'mknod');
