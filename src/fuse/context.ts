@@ -50,50 +50,34 @@ export function checkPath(path: string): void {
 
 type Cb<T> = (err: number, value?: T) => void;
 
-/** Runs `fn` and answers `cb` exactly once: (0, value) or (-errno). */
-export function run<T>(ctx: FsContext, op: string, cb: Cb<T>, fn: () => Promise<T>, detail?: () => Record<string, unknown>): void {
+/** Runs `fn`, records its latency under `op`, and hands the outcome to exactly one of ok/fail. */
+function settle<T>(ctx: FsContext, op: string, fn: () => Promise<T>, ok: (v: T) => void, fail: (errno: number) => void, detail?: () => Record<string, unknown>): void {
   const t = performance.now();
+  const failed = (err: unknown) => {
+    ctx.stats.record(op, performance.now() - t, true);
+    fail(toErrno(err, ctx.log, op, detail?.()));
+  };
   let p: Promise<T>;
   try {
     p = fn();
   } catch (err) {
-    ctx.stats.record(op, performance.now() - t, true);
-    cb(toErrno(err, ctx.log, op, detail?.()));
+    failed(err);
     return;
   }
-  p.then(
-    (v) => {
-      ctx.stats.record(op, performance.now() - t);
-      cb(0, v);
-    },
-    (err: unknown) => {
-      ctx.stats.record(op, performance.now() - t, true);
-      cb(toErrno(err, ctx.log, op, detail?.()));
-    },
-  );
+  p.then((v) => {
+    ctx.stats.record(op, performance.now() - t);
+    ok(v);
+  }, failed);
+}
+
+/** Runs `fn` and answers `cb` exactly once: (0, value) or (-errno). */
+export function run<T>(ctx: FsContext, op: string, cb: Cb<T>, fn: () => Promise<T>, detail?: () => Record<string, unknown>): void {
+  settle(ctx, op, fn, (v) => cb(0, v), (errno) => cb(errno), detail);
 }
 
 /** Like run() for ops whose answer is a byte count (read, write): cb(n) or cb(-errno). */
 export function runCount(ctx: FsContext, op: string, cb: (n: number) => void, fn: () => Promise<number>, detail?: () => Record<string, unknown>): void {
-  const t = performance.now();
-  let p: Promise<number>;
-  try {
-    p = fn();
-  } catch (err) {
-    ctx.stats.record(op, performance.now() - t, true);
-    cb(toErrno(err, ctx.log, op, detail?.()));
-    return;
-  }
-  p.then(
-    (n) => {
-      ctx.stats.record(op, performance.now() - t);
-      cb(n);
-    },
-    (err: unknown) => {
-      ctx.stats.record(op, performance.now() - t, true);
-      cb(toErrno(err, ctx.log, op, detail?.()));
-    },
-  );
+  settle(ctx, op, fn, cb, cb, detail);
 }
 
 /** A null path (open-but-unlinked file, flag_nullpath_ok) where a path op needs one. */
