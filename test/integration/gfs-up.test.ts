@@ -52,3 +52,45 @@ describe('gfs up', () => {
     }
   });
 });
+
+describe('gfs up with the mount (what npm start runs)', () => {
+  it('mounts, keeps data across a stop and a new start, and leaves no process or mount behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gfs-up-mnt-'));
+    const data = join(dir, 'data');
+    const mnt = join(dir, 'mnt');
+    const start = async () => {
+      const up = spawn(process.execPath, [CLI, 'up', '--data', data, '--mount', mnt, '--heartbeat-ms', '300'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+      let out = '';
+      up.stdout.on('data', (b) => (out += b));
+      up.stderr.on('data', (b) => (out += b));
+      await waitFor(() => out.includes('press Ctrl-C'), 'gfs up to be ready', 60_000);
+      expect(out).toContain(`gfs: mounted at ${mnt}`);
+      return {
+        up,
+        stop: async () => {
+          const exited = new Promise<number | null>((res) => up.once('exit', (code) => res(code)));
+          up.kill('SIGINT');
+          expect(await exited).toBe(0);
+        },
+      };
+    };
+    try {
+      const first = await start();
+      await run('bash', ['-c', `mkdir -p ${mnt}/a/b && echo kept > ${mnt}/a/b/f && head -c 3000000 /dev/urandom > ${mnt}/a/r && md5sum < ${mnt}/a/r > ${dir}/sum`], { timeout: 60_000 });
+      await first.stop();
+      const { stdout: mounts } = await run('cat', ['/proc/mounts']);
+      expect(mounts).not.toContain(mnt);
+      expect(await processesMentioning(data)).toEqual([]);
+
+      const second = await start();
+      const { stdout } = await run('bash', ['-c', `cat ${mnt}/a/b/f && md5sum < ${mnt}/a/r`], { timeout: 60_000 });
+      expect(stdout).toBe(`kept\n${readFileSync(join(dir, 'sum'), 'utf8')}`);
+      await second.stop();
+      expect(await processesMentioning(data)).toEqual([]);
+    } finally {
+      for (const line of await processesMentioning(data)) process.kill(Number(line.split(/\s+/)[0]), 'SIGKILL');
+      await run('fusermount3', ['-uz', mnt]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
