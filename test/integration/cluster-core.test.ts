@@ -233,11 +233,23 @@ describe('failures: a killed chunkserver, a corrupt block, a stalled server (1 M
       expect(sha(await fresh.readFile('/corrupt-me'))).toBe(sha(data));
       await fresh.close();
     }
-    const holderId = (await client.clusterStatus()).servers.find((s) => s.addr === holder!.addr)!.serverId;
+    // The corruption reaches the master (from the client and the chunkserver), which drops that
+    // replica and re-replicates the chunk: in the end every replica holds the right bytes on disk.
+    const good = data.subarray(3 * 64 * 1024, 4 * 64 * 1024);
     await waitFor(async () => {
       const now = (await getChunks(c.master.addr, attr.ino, 0, attr.size)).chunks[0]!;
-      return !now.replicas.some((r) => r.serverId === holderId);
-    }, 'the master to drop the corrupt replica');
+      if (now.replicas.length !== 3) return false;
+      return now.replicas.every((r) => {
+        const p = c.chunkservers.find((x) => x.addr === r.addr);
+        const f = p && chunkFile(join(c.dir, p.name), chunk!.handle);
+        if (!f) return false;
+        const got = Buffer.alloc(good.length);
+        const fd2 = openSync(f, 'r');
+        readSync(fd2, got, 0, got.length, 3 * 64 * 1024);
+        closeSync(fd2);
+        return got.equals(good);
+      });
+    }, 'the corrupt replica to be dropped and the chunk repaired', 60_000);
   });
 
   it('a chunkserver that stops answering mid-read hits the deadline and the read fails over', async () => {
