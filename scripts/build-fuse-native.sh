@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-FN="$ROOT/node_modules/fuse-native"
+# GFS_FUSE_NATIVE_DIR: where fuse-native is when it is not $ROOT/node_modules (set by `gfs mount`
+# in an installed package, in case npm placed it elsewhere).
+FN="${GFS_FUSE_NATIVE_DIR:-$ROOT/node_modules/fuse-native}"
 PATCH="$ROOT/patches/fuse-native+2.2.6.patch"
 STAMP="$FN/build/Release/.gfs-build-stamp"
 FORCE=${1:-}
@@ -55,7 +57,7 @@ fi
 # "Applied" means: reversing our patch would succeed, i.e. the sources are exactly patched.
 patch_applied() {
   if command -v patch >/dev/null 2>&1; then
-    patch -d "$ROOT" -p1 -R --dry-run -s -f <"$PATCH" >/dev/null 2>&1
+    patch -d "$FN" -p3 -R --dry-run -s -f <"$PATCH" >/dev/null 2>&1
   else
     grep -q 'GFS_PATCH_LEVEL' "$FN/fuse-native.c" && grep -q 'gfs patch' "$FN/index.js"
   fi
@@ -64,8 +66,15 @@ if ! patch_applied; then
   if grep -q 'GFS_PATCH_LEVEL' "$FN/fuse-native.c"; then
     die "node_modules/fuse-native carries a different gfs patch; reinstall it (rm -rf node_modules/fuse-native && npm install) and rerun"
   fi
-  log "applying patches (patch-package)"
-  npx --no-install patch-package >&2 || die "patch-package failed"
+  if [ -x "$ROOT/node_modules/.bin/patch-package" ] && [ "$FN" = "$ROOT/node_modules/fuse-native" ]; then
+    log "applying patches (patch-package)"
+    npx --no-install patch-package >&2 || die "patch-package failed"
+  else
+    # An installed package (npm install -g gfs-*.tgz) has no devDependencies: plain patch(1).
+    command -v patch >/dev/null 2>&1 || { is_root && apt-get install -y -qq patch >/dev/null 2>&1; } || true
+    log "applying $PATCH (patch)"
+    patch -d "$FN" -p3 -N -s <"$PATCH" >&2 || die "patch failed"
+  fi
   patch_applied || die "patches/fuse-native+2.2.6.patch did not apply"
 fi
 
@@ -97,9 +106,9 @@ log "compiling fuse-native ($(pkg-config --modversion fuse 2>/dev/null || echo '
 
 # --- verify that the patched build is the one node-gyp-build loads -------------------------------
 loaded=$(cd "$ROOT" && node -e '
-  const F = require("fuse-native");
+  const F = require(process.argv[1]);
   if (F.GFS_PATCH_LEVEL === undefined) { console.error("unpatched binding loaded: " + F.GFS_BINDING_PATH); process.exit(1) }
-  process.stdout.write(F.GFS_BINDING_PATH + " (patch level " + F.GFS_PATCH_LEVEL + ")")') || die "verification failed"
+  process.stdout.write(F.GFS_BINDING_PATH + " (patch level " + F.GFS_PATCH_LEVEL + ")")' "$FN") || die "verification failed"
 case "$loaded" in
   *build/Release/*) ;;
   *) die "loaded binding is not our build: $loaded" ;;

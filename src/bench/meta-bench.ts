@@ -68,7 +68,7 @@ export async function runMetaBench(o: MetaBenchOptions): Promise<MetaBenchResult
     LISTENING_RE,
     join(dir, 'master.stderr'),
   );
-  const client = new GfsClient({ master: master.ready });
+  const client = new GfsClient({ master: master.ready, secretFile: join(dir, 'master', 'client.key') });
   try {
     const perDir = 1000;
     const dirs = Math.ceil(files / perDir);

@@ -87,11 +87,11 @@ export async function runRepairBench(o: RepairBenchOptions, log: (s: string) => 
     children.push(master);
     const servers: Child[] = [];
     for (let i = 1; i <= o.chunkservers; i++) {
-      const cs = await start(`cs${i}`, ['chunkserver', '--data', join(dir, `cs${i}`), '--master', master.ready, '--log-file', join(dir, `cs${i}.log`), '--heartbeat-ms', String(HEARTBEAT_MS)]);
+      const cs = await start(`cs${i}`, ['chunkserver', '--data', join(dir, `cs${i}`), '--master', master.ready, '--log-file', join(dir, `cs${i}.log`), '--heartbeat-ms', String(HEARTBEAT_MS), '--secret-file', join(dir, 'master', 'cluster.secret')]);
       children.push(cs);
       servers.push(cs);
     }
-    const client = new GfsClient({ master: master.ready });
+    const client = new GfsClient({ master: master.ready, secretFile: join(dir, 'master', 'client.key') });
     for (let i = 0; ; i++) {
       const s = await client.clusterStatus();
       if (s.servers.filter((v) => v.state === 'alive').length >= o.chunkservers) break;

@@ -16,6 +16,9 @@ import { HEARTBEAT_MS, HeartbeatLoop } from './heartbeat.js';
 import { PUSH_BUFFER_BYTES, PushBuffers } from './push-buffers.js';
 import { SCRUB_BYTES_PER_SEC, SCRUB_IDLE_MS, SCRUB_PASS_PAUSE_MS, Scrubber, type ScrubStats } from './scrubber.js';
 import { chunkServerHandlers } from './service.js';
+import { chunkserverSecurity, type ChunkserverSecurityOptions } from './security.js';
+import { startChunkserverHttp } from './http.js';
+import type { HttpHandle } from '../common/http-server.js';
 import { WriteOrder } from './write-order.js';
 
 export { CLONE_BYTES_PER_SEC, HEARTBEAT_MS, PUSH_BUFFER_BYTES, SCRUB_BYTES_PER_SEC, SCRUB_IDLE_MS, SCRUB_PASS_PAUSE_MS };
@@ -26,7 +29,7 @@ export const STOP_GRACE_MS = 2_000;
 /** Free-space figures from statfs are reused for this long. */
 const STATFS_CACHE_MS = 1_000;
 
-export interface ChunkserverOptions {
+export interface ChunkserverOptions extends ChunkserverSecurityOptions {
   dataDir: string; // created if missing
   master: string; // "host:port"
   host?: string; // listen host, default '127.0.0.1'
@@ -39,6 +42,10 @@ export interface ChunkserverOptions {
   scrubPassPauseMs?: number; // pause between scrub passes, default SCRUB_PASS_PAUSE_MS = 60 s
   cloneBytesPerSec?: number; // bandwidth of one clone unless the request says, default 64 MiB/s
   log?: Logger; // default silentLogger
+  /** Status page + /api/status + /metrics + /healthz on this port (0 = ephemeral); absent = none. */
+  httpPort?: number;
+  /** Listen address of the HTTP port, default `host`. */
+  httpHost?: string;
 }
 
 export interface ChunkserverHandle {
@@ -49,6 +56,8 @@ export interface ChunkserverHandle {
   readonly scrubStats: ScrubStats;
   /** Clone counters (for status and metrics). */
   readonly cloneStats: CloneStats;
+  /** "http://host:port" of the status page when httpPort was given. */
+  httpUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -83,12 +92,13 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new GfsError('EINVAL', `bad ${k} ${v}`);
   }
 
+  const sec = chunkserverSecurity(opts);
   await mkdir(opts.dataDir, { recursive: true });
   const store = await ChunkStore.open(opts.dataDir, log);
   const buffers = new PushBuffers(pushBytes);
   const order = new WriteOrder();
   const admission = new Admission();
-  const peers = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer);
+  const peers = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer, sec.client);
   const capacity = capacityProbe(opts.dataDir, store, log);
   let addr = '';
   let heartbeat: HeartbeatLoop | undefined;
@@ -113,11 +123,12 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     serverId: () => heartbeat?.serverId ?? '',
     capacity,
     log,
+    tokens: sec.tokens,
   });
 
   let bound: Awaited<ReturnType<typeof startServer>>;
   try {
-    bound = await startServer([[proto().gfs.ChunkServer.service, handlers]], host, opts.port ?? 0);
+    bound = await startServer([[proto().gfs.ChunkServer.service, sec.wrap(handlers, log)]], host, opts.port ?? 0, sec.credentials);
   } catch (err) {
     buffers.close();
     await store.close();
@@ -136,10 +147,36 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     heartbeatMs: opts.heartbeatMs,
     onDeleted: (handles) => handles.forEach((h) => order.forget(h)),
     log,
+    security: sec.client,
   });
   const hb = heartbeat;
   await hb.start();
   scrubber.start();
+  let http: HttpHandle | undefined;
+  if (opts.httpPort !== undefined) {
+    http = await startChunkserverHttp({
+      host: opts.httpHost ?? host,
+      port: opts.httpPort,
+      log,
+      serverId: () => hb.serverId,
+      addr,
+      master: opts.master,
+      registered: () => hb.isRegistered,
+      store,
+      admission,
+      buffers,
+      capacity,
+      scrubStats: () => scrubber.stats,
+      cloneStats: () => cloner.stats,
+    }).catch(async (err) => {
+      await hb.stop();
+      await scrubber.stop();
+      await stopServer(server, 0);
+      buffers.close();
+      await store.close();
+      throw err;
+    });
+  }
   log.info({ server: hb.serverId, addr, dataDir: opts.dataDir, chunks: store.chunkCount }, 'chunkserver started');
 
   let stopping: Promise<void> | undefined;
@@ -155,8 +192,10 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     get cloneStats() {
       return cloner.stats;
     },
+    httpUrl: http?.url,
     stop() {
       stopping ??= (async () => {
+        await http?.close();
         await hb.stop();
         await scrubber.stop();
         await cloner.close();

@@ -73,6 +73,8 @@ interface Job {
   version: number;
   source: string;
   bytesPerSec: number;
+  /** Master-issued read token for the source, sent with every segment's Read. */
+  token: Buffer;
   ac: AbortController;
   waiters: number;
   done: Promise<void>;
@@ -146,6 +148,7 @@ export class Cloner {
         version,
         source,
         bytesPerSec: asked || this.bytesPerSec,
+        token: Buffer.isBuffer(req.token) ? req.token : Buffer.alloc(0),
         ac: new AbortController(),
         waiters: 0,
         done: Promise.resolve(),
@@ -249,7 +252,7 @@ export class Cloner {
     const md = new grpc.Metadata();
     md.set(PRIORITY_METADATA_KEY, PRIORITY_BACKGROUND);
     const deadline = Date.now() + CLONE_DEADLINE_BASE_MS + Math.ceil((CLONE_DEADLINE_PER_MIB_MS * length) / MiB);
-    const stream = this.opts.peers.get(source).Read({ handle, version, offset, length }, md, { deadline });
+    const stream = this.opts.peers.get(source).Read({ handle, version, offset, length, token: job.token }, md, { deadline });
     const cancel = () => stream.cancel();
     signal.addEventListener('abort', cancel, { once: true });
     let got = 0;

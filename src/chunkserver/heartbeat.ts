@@ -5,6 +5,7 @@
 // call has a deadline; an outage is logged once, and retried with backoff and jitter.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { GfsError } from '../common/errors.js';
+import type { ClientSecurity } from '../common/auth.js';
 import type { Logger } from '../common/logger.js';
 import { proto } from '../common/proto.js';
 import { callUnary, ClientPool } from '../common/rpc.js';
@@ -39,6 +40,8 @@ export interface HeartbeatOptions {
   /** Called with handles dropped on the master's word (to forget per-chunk state). */
   onDeleted?: (handles: number[]) => void;
   log: Logger;
+  /** The server credential presented to the master (auth.ts). */
+  security?: ClientSecurity;
 }
 
 export async function loadServerId(file: string): Promise<string> {
@@ -69,7 +72,7 @@ export class HeartbeatLoop {
   private running: Promise<void> | undefined;
 
   constructor(private readonly opts: HeartbeatOptions) {
-    this.pool = new ClientPool<MasterClient>(proto().gfs.Master);
+    this.pool = new ClientPool<MasterClient>(proto().gfs.Master, opts.security);
     this.client = this.pool.get(opts.master);
     this.interval = opts.heartbeatMs ?? HEARTBEAT_MS;
   }

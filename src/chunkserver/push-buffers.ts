@@ -18,6 +18,8 @@ interface Entry {
   touched: number;
   /** Increments when a new push replaces this id, so a stale writer cannot add to it. */
   generation: number;
+  /** The chunk the push's token named (0 = not bound: tokens off). */
+  handle: number;
 }
 
 export class PushBuffers {
@@ -58,11 +60,11 @@ export class PushBuffers {
   }
 
   /** Starts (or restarts) a buffer; `expected` is the announced total, checked up front. */
-  begin(dataId: string, expected = 0): number {
+  begin(dataId: string, expected = 0, handle = 0): number {
     this.drop(dataId);
     if (expected > 0 && this.total + expected > this.limitBytes) throw this.exhausted(`cannot take ${expected} more`);
     const generation = ++this.generations;
-    this.entries.set(dataId, { parts: [], size: 0, complete: false, touched: Date.now(), generation });
+    this.entries.set(dataId, { parts: [], size: 0, complete: false, touched: Date.now(), generation, handle });
     return generation;
   }
 
@@ -98,6 +100,11 @@ export class PushBuffers {
     if (!e || !e.complete) return undefined;
     e.touched = Date.now();
     return e.parts[0] ?? Buffer.alloc(0);
+  }
+
+  /** The chunk a buffer was pushed for (undefined: no such buffer, 0: not bound). */
+  handleOf(dataId: string): number | undefined {
+    return this.entries.get(dataId)?.handle;
   }
 
   /** Frees a buffer once its write has been applied. */

@@ -4,10 +4,12 @@
 // Reads marked background (PRIORITY_METADATA_KEY, sent by a cloning peer) use the background
 // pool, so re-replication never takes read slots from clients.
 import * as grpc from '@grpc/grpc-js';
+import type { TokenVerifier } from '../common/chunk-token.js';
 import { GfsError } from '../common/errors.js';
 import { CHECKSUM_BLOCK, STREAM_PIECE } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
-import { callUnary, toServiceError, unaryHandler, type ClientPool } from '../common/rpc.js';
+import { countBytes, serverRpcStarted } from '../common/metrics.js';
+import { callUnary, requestFields, toServiceError, unaryHandler, type ClientPool } from '../common/rpc.js';
 import type { ChunkServerClient, ChunkServerHandlers } from '../generated/gfs/ChunkServer.js';
 import type {
   ApplyWriteRequest__Output,
@@ -24,7 +26,7 @@ import type { Cloner } from './cloner.js';
 import { checkPeers } from './peers.js';
 import { pushDataHandler } from './pipeline.js';
 import { PushBuffers } from './push-buffers.js';
-import { checkHandle, checkRange, checkUint } from './validate.js';
+import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 import type { WriteOrder } from './write-order.js';
 
 /** Bound on one ApplyWrite forwarded by the primary to a secondary. */
@@ -42,6 +44,8 @@ export interface ServiceDeps {
   serverId: () => string;
   capacity: () => Promise<number>;
   log: Logger;
+  /** Checks chunk access tokens (src/common/chunk-token.ts); undefined = not checked (--no-tokens). */
+  tokens?: TokenVerifier;
 }
 
 type WriteLike = Pick<WriteRequest__Output, 'handle' | 'version' | 'offset' | 'length' | 'dataId' | 'data'>;
@@ -59,6 +63,11 @@ function resolveWrite(deps: ServiceDeps, req: WriteLike): { handle: number; data
     dataId = PushBuffers.checkId(req.dataId);
     const got = deps.buffers.get(dataId);
     if (!got) throw new GfsError('EAGAIN', `push data ${dataId} not found on this server (expired or never pushed)`);
+    // A push is bound to the chunk its token named: its bytes go nowhere else.
+    const pushedFor = deps.buffers.handleOf(dataId);
+    if (deps.tokens && pushedFor !== handle) {
+      throw new GfsError('EACCES', `push data ${dataId} was pushed for chunk ${pushedFor ?? 'unknown'}, not chunk ${handle}`);
+    }
     data = got;
   } else {
     data = Buffer.alloc(0);
@@ -85,6 +94,10 @@ function waitWritable(call: grpc.ServerWritableStream<ReadRequest__Output, ReadR
 
 export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
   const { store, order, admission, log } = deps;
+  /** Token check of a data call (no-op without token checking). */
+  const allow = (token: Buffer | undefined, need: 'read' | 'write', handle: unknown, version: unknown) => {
+    if (deps.tokens) deps.tokens.check(token, need, checkHandle(handle), checkUint('version', version));
+  };
 
   async function forward(req: WriteRequest__Output, handle: number, serial: number, dataId: string): Promise<void> {
     const results = await Promise.allSettled(
@@ -100,6 +113,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
             ...(dataId ? { dataId } : { data: req.data }),
             serial,
             sync: req.sync,
+            token: req.token,
           },
           WRITE_FORWARD_TIMEOUT_MS,
           `chunk ${handle}: ApplyWrite at secondary ${addr}`,
@@ -118,6 +132,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
 
     Write: unaryHandler<WriteRequest__Output, WriteReply>(log, 'Write', (req) =>
       admission.track(async () => {
+        allow(req.token, 'write', req.handle, req.version);
         const { handle, data, dataId } = resolveWrite(deps, req);
         checkPeers(`chunk ${handle}: secondaries`, req.secondaries ?? [], deps.self());
         const reply = await order.primary(handle, async (serial) => {
@@ -133,33 +148,41 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
           return { serial, chunkLength: local.value };
         });
         if (dataId) deps.buffers.drop(dataId);
+        countBytes('written', data.length);
         return reply;
       }),
     ),
 
     ApplyWrite: unaryHandler<ApplyWriteRequest__Output, WriteReply>(log, 'ApplyWrite', (req) =>
       admission.track(async () => {
+        allow(req.token, 'write', req.handle, req.version);
         const { handle, data, dataId } = resolveWrite(deps, req);
         const serial = checkUint('serial', req.serial);
         const chunkLength = await order.secondary(handle, serial, () =>
           admission.write(() => store.write(handle, req.version, req.offset, data, { create: true, sync: req.sync })),
         );
         if (dataId) deps.buffers.drop(dataId);
+        countBytes('written', data.length);
         return { serial, chunkLength };
       }),
     ),
 
     Read: (call) => {
       const leave = admission.enter();
+      const done = serverRpcStarted('Read');
+      const t0 = performance.now();
+      let failed = false;
       const req = call.request;
       const background = call.metadata.get(PRIORITY_METADATA_KEY)[0] === PRIORITY_BACKGROUND;
       const pool = <T>(fn: () => Promise<T>) => (background ? admission.background(fn) : admission.read(fn));
       (async () => {
         const handle = checkHandle(req.handle);
         const version = checkUint('version', req.version);
+        allow(req.token, 'read', handle, version);
         const offset = checkUint('offset', req.offset);
         const length = checkUint('length', req.length);
-        const end = offset + length;
+        checkRange(handle, offset, 0);
+        const end = offset + Math.min(length, MAX_CHUNK_BYTES); // no chunk is longer
         // Pieces end on checksum-block boundaries (no block is read twice), and the next piece
         // is read from disk while the current one is being sent.
         const fetch = (at: number) => {
@@ -174,6 +197,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
           const { buf, want } = await next;
           if (call.cancelled || buf.length === 0) break;
           pos += buf.length;
+          countBytes('read', buf.length);
           const more = buf.length === want && pos < end;
           if (more) next = fetch(pos);
           if (!call.write({ data: buf })) await waitWritable(call);
@@ -182,19 +206,27 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         if (!call.cancelled) call.end();
       })()
         .catch((err) => {
-          if (!call.cancelled) call.emit('error', toServiceError(log, 'Read', err));
+          failed = true;
+          if (!call.cancelled) call.emit('error', toServiceError(log, 'Read', err, requestFields(call, t0)));
         })
-        .finally(leave);
+        .finally(() => {
+          leave();
+          done(failed);
+        });
     },
 
     ReadSmall: unaryHandler<ReadRequest__Output, ReadReply>(log, 'ReadSmall', (req) =>
       admission.track(async () => {
         const handle = checkHandle(req.handle);
         const version = checkUint('version', req.version);
+        allow(req.token, 'read', handle, version);
         const offset = checkUint('offset', req.offset);
         const length = checkUint('length', req.length);
+        checkRange(handle, offset, 0);
         if (length > STREAM_PIECE) throw new GfsError('EINVAL', `ReadSmall of ${length} bytes: at most ${STREAM_PIECE}, use Read`);
-        return { data: await admission.read(() => store.read(handle, version, offset, length)) };
+        const data = await admission.read(() => store.read(handle, version, offset, length));
+        countBytes('read', data.length);
+        return { data };
       }),
     ),
 
@@ -227,6 +259,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
 
     Sync: unaryHandler(log, 'Sync', (req) =>
       admission.track(async () => {
+        allow(req.token, 'read', req.handle, req.version);
         await store.sync(req.handle, req.version);
         return {};
       }),

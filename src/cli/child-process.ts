@@ -15,6 +15,8 @@ export interface Child {
   proc: ChildProcess;
   /** The first capture group of the ready pattern (an address or a directory). */
   ready: string;
+  /** Everything the child printed on stdout up to its ready line (e.g. its "http on" line). */
+  banner?: string;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function startChild(name: string, args: string[], readyRe: RegExp, 
         clearTimeout(timer);
         proc.off('exit', onExit);
         // Keep draining stdout so the child never blocks on a full pipe.
-        resolve({ name, proc, ready: m[m.length - 1]! });
+        resolve({ name, proc, ready: m[m.length - 1]!, banner: out });
       }
     };
     const onExit = (code: number | null, signal: string | null) => {

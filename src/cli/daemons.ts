@@ -4,17 +4,32 @@ import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../common/logger.js';
 import { startMaster } from '../master/master.js';
 import { startChunkserver } from '../chunkserver/chunkserver.js';
-import { announceListening } from './ready-line.js';
+import { setMetricsEnabled } from '../common/metrics.js';
+import { announceHttp, announceListening } from './ready-line.js';
 import { MASTER_ADDR_FILE } from './master-addr.js';
+import { chunkserverSecurityFlags, masterSecurityFlags, type SecurityFlags } from './security-flags.js';
 
 export interface CommonDaemonFlags {
   host: string;
   port: string;
   logFile?: string;
   logLevel?: string;
+  /** HTTP port (status page, /metrics, /healthz); '0' = any free port. */
+  httpPort?: string;
+  httpHost?: string;
+  /** false with --no-http. */
+  http?: boolean;
+  /** false with --no-metrics. */
+  metrics?: boolean;
 }
 
-export interface MasterFlags extends CommonDaemonFlags {
+/** The HTTP port to open, or undefined with --no-http. */
+function httpPortOf(f: CommonDaemonFlags): number | undefined {
+  if (f.http === false) return undefined;
+  return intFlag('http-port', f.httpPort ?? '0') ?? 0;
+}
+
+export interface MasterFlags extends CommonDaemonFlags, SecurityFlags {
   data: string;
   chunkSize?: string;
   replication?: string;
@@ -30,7 +45,7 @@ export interface MasterFlags extends CommonDaemonFlags {
   checkpointBytes?: string;
 }
 
-export interface ChunkserverFlags extends CommonDaemonFlags {
+export interface ChunkserverFlags extends CommonDaemonFlags, SecurityFlags {
   data: string;
   master: string;
   advertise?: string;
@@ -64,7 +79,10 @@ export async function runMaster(f: MasterFlags): Promise<void> {
   const data = resolve(f.data);
   mkdirSync(data, { recursive: true });
   const log = createLogger({ name: 'master', file: f.logFile, level: f.logLevel });
+  if (f.metrics === false) setMetricsEnabled(false);
   const m = await startMaster({
+    httpPort: httpPortOf(f),
+    httpHost: f.httpHost,
     dataDir: data,
     host: f.host,
     port: intFlag('port', f.port) ?? 0,
@@ -84,17 +102,24 @@ export async function runMaster(f: MasterFlags): Promise<void> {
     syncMode: syncModeFlag(f.syncMode),
     checkpointLogBytes: intFlag('checkpoint-bytes', f.checkpointBytes),
     log,
+    ...masterSecurityFlags(f),
   });
   writeFileSync(join(data, MASTER_ADDR_FILE), `${m.addr}\n`);
-  log.info({ addr: m.addr, data }, 'master started');
+  log.info({ addr: m.addr, http: m.httpUrl, data }, 'master started');
+  if (m.httpUrl) announceHttp('master', m.httpUrl);
+  if (m.secretFile) process.stdout.write(`gfs: cluster secret ${m.secretFile} (chunkservers: --secret-file); client key ${m.clientKeyFile} (clients)\n`);
   announceListening('master', m.addr);
   stopOnSignal(log, () => m.stop());
 }
 
 export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
+  if (!f.data) throw new Error('gfs chunkserver needs a data directory: --data DIR, GFS_DATA, or "data" in --config');
   const data = resolve(f.data);
   const log = createLogger({ name: 'chunkserver', file: f.logFile, level: f.logLevel });
+  if (f.metrics === false) setMetricsEnabled(false);
   const cs = await startChunkserver({
+    httpPort: httpPortOf(f),
+    httpHost: f.httpHost,
     dataDir: data,
     master: f.master,
     host: f.host,
@@ -106,8 +131,10 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
     scrubPassPauseMs: intFlag('scrub-pass-pause-ms', f.scrubPassPauseMs),
     cloneBytesPerSec: intFlag('clone-bytes-per-sec', f.cloneBytesPerSec),
     log,
+    ...chunkserverSecurityFlags(f),
   });
-  log.info({ addr: cs.addr, server: cs.serverId, data }, 'chunkserver started');
+  log.info({ addr: cs.addr, http: cs.httpUrl, server: cs.serverId, data }, 'chunkserver started');
+  if (cs.httpUrl) announceHttp('chunkserver', cs.httpUrl);
   announceListening('chunkserver', cs.addr);
   stopOnSignal(log, () => cs.stop());
 }

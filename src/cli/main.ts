@@ -3,6 +3,8 @@
 import { Command, Option } from 'commander';
 import { GfsError } from '../common/errors.js';
 import { DEFAULT_DATA_DIR, resolveMasterAddr } from './master-addr.js';
+import { applyConfigLayers } from './config-file.js';
+import { addSecurityOptions } from './security-flags.js';
 
 // Chunkservers and the mount do their disk and checksum work on libuv's thread pool; its
 // default of 4 threads queues fsyncs behind reads. Must be set before the pool first runs.
@@ -10,6 +12,9 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 
 const program = new Command();
 program.name('gfs').description('A GFS-style distributed file system, mounted through FUSE').showHelpAfterError();
+// Flags win over GFS_<FLAG> environment variables, which win over --config FILE (config-file.ts).
+program.hook('preAction', (_program, action) => applyConfigLayers(action));
+const CONFIG_HELP = 'JSON file of flag values (also $GFS_CONFIG); flags > GFS_<FLAG> env > file';
 
 program
   .command('up')
@@ -21,6 +26,9 @@ program
   .option('--heartbeat-ms <ms>', 'chunkserver heartbeat interval')
   .option('--chunk-size <bytes>', 'chunk size (default 64 MiB)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
+  .option('--http-port <port>', 'master status page port (default: the previous run\'s, else any free port)')
+  .option('--no-metrics', 'no per-request metrics in any daemon (overhead measurement)')
+  .option('--config <file>', CONFIG_HELP)
   .action(async (o) => (await import('./up.js')).runUp(o));
 
 program
@@ -43,12 +51,17 @@ program
   .option('--checkpoint-bytes <bytes>', 'checkpoint when the operation log passes this size (default 64 MiB)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
+  .option('--http-port <port>', 'status page, /api/status, /metrics, /healthz (0 = any free port)', '0')
+  .option('--http-host <host>', 'HTTP listen address (default: --host)')
+  .option('--no-http', 'no HTTP port')
+  .option('--no-metrics', 'no per-request metrics (RPC histograms, byte counters)')
+  .option('--config <file>', CONFIG_HELP)
   .action(async (o) => (await import('./daemons.js')).runMaster(o));
 
 program
   .command('chunkserver')
   .description('run a chunkserver')
-  .requiredOption('--data <dir>', 'chunk directory')
+  .option('--data <dir>', 'chunk directory (required: flag, GFS_DATA or --config)')
   .option('--master <host:port>', 'master address')
   .option('--host <host>', 'listen address', '127.0.0.1')
   .option('--port <port>', 'gRPC port (0 = any free port)', '0')
@@ -60,6 +73,11 @@ program
   .option('--scrub-pass-pause-ms <ms>', 'pause between scrubber passes (default 60000)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
+  .option('--http-port <port>', 'status page, /api/status, /metrics, /healthz (0 = any free port)', '0')
+  .option('--http-host <host>', 'HTTP listen address (default: --host)')
+  .option('--no-http', 'no HTTP port')
+  .option('--no-metrics', 'no per-request metrics (RPC histograms, byte counters)')
+  .option('--config <file>', CONFIG_HELP)
   .action(async (o) => (await import('./daemons.js')).runChunkserver({ ...o, master: resolveMasterAddr(o.master) }));
 
 program
@@ -69,6 +87,10 @@ program
   .option('--master <host:port>', 'master address')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
+  .option('--metrics-port <port>', '/metrics and /healthz of the mount on this port (0 = any free port; default: off)')
+  .option('--metrics-host <host>', 'listen address of --metrics-port', '127.0.0.1')
+  .option('--no-metrics', 'no per-request metrics (FUSE op and RPC histograms)')
+  .option('--config <file>', CONFIG_HELP)
   .addOption(new Option('--debug', 'FUSE debug output').hideHelp())
   .action(async (dir, o) => (await import('./mount-command.js')).runMount(dir, { ...o, master: resolveMasterAddr(o.master) }));
 
@@ -107,21 +129,19 @@ program
 
 program
   .command('bench')
-  .description('benchmark the client library against a cluster it starts itself')
-  .option('--size-mib <n>', 'size of the sequential file', '1024')
-  .option('--reads <n>', 'small reads in the dispatch experiment', '10000')
+  .description('benchmark suite: its own gfs cluster (and MooseFS with --peer moosefs), file-system workloads, client-library experiments, table + JSON + SVG')
+  .option('--peer <name>', 'also run the workloads on a peer file system in the same run: moosefs')
+  .option('--runs <n>', 'repetitions, systems alternating first (default 3, cut short by --budget-min unless --runs is given)')
+  .option('--budget-min <min>', 'start another repetition only if it should end within this many minutes of the start (default 13 without --runs; 0 = no limit)')
+  .option('--smoke', 'tiny sizes, gfs only unless --peer: quick dd/tar/ls/cat/rm, small git clone, 500 reads, ramp 1..8 (for CI)')
+  .option('--skip <groups>', 'comma-separated workload groups to leave out: fs,git,client,ramp')
+  .option('--reads <n>', 'small reads in the dispatch experiment (default 10000; smoke 500)')
   .option('--read-bytes <n>', 'size of each small read', '4096')
-  .option('--runs <n>', 'repetitions (report median and spread)', '3')
-  .option('--out <dir>', 'where JSON results go', './bench-results')
-  .action(async (o) =>
-    (await import('../bench/client-bench.js')).runClientBench({
-      sizeMiB: Number(o.sizeMib),
-      reads: Number(o.reads),
-      readBytes: Number(o.readBytes),
-      runs: Number(o.runs),
-      out: o.out,
-    }),
-  );
+  .option('--client-mib <n>', 'size of the client-library test file (default 256; smoke 16)')
+  .option('--ramp-max <n>', 'highest concurrency of the ramp 1,2,4,... (default 256; smoke 8)')
+  .option('--ramp-step-ms <ms>', 'duration of each ramp step (default 2000; smoke 300)')
+  .option('--out <dir>', 'results go to <dir>/<timestamp>/ (results.json, ratios.svg, table.txt)', './bench-results')
+  .action(async (o) => (await import('../bench/suite.js')).runBench(o));
 
 program
   .command('bench-meta')
@@ -162,6 +182,9 @@ program
       out: o.out,
     }),
   );
+
+// --secret-file, --tls-*, --exports, --no-tokens (security-flags.ts).
+addSecurityOptions(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof GfsError ? err.message : err instanceof Error ? err.message : String(err);

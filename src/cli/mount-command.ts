@@ -4,7 +4,10 @@ import { resolve } from 'node:path';
 import { GfsClient } from '../client/client.js';
 import { createLogger } from '../common/logger.js';
 import { cleanStaleMount, mountGfs, umountDir } from '../fuse/mount.js';
-import { announceMounted } from './ready-line.js';
+import { setMetricsEnabled } from '../common/metrics.js';
+import { ensurePatchedFuse } from './fuse-setup.js';
+import { startMountMetrics } from './mount-metrics.js';
+import { announceHttp, announceMounted } from './ready-line.js';
 import { stopOnSignal } from './daemons.js';
 
 
@@ -13,11 +16,18 @@ export interface MountFlags {
   logFile?: string;
   logLevel?: string;
   debug?: boolean;
+  /** /metrics + /healthz on this port ('0' = any free port); absent = no HTTP port. */
+  metricsPort?: string;
+  metricsHost?: string;
+  /** false with --no-metrics. */
+  metrics?: boolean;
 }
 
 export async function runMount(dir: string, f: MountFlags): Promise<void> {
   const abs = resolve(dir);
   const log = createLogger({ name: 'mount', file: f.logFile, level: f.logLevel });
+  if (f.metrics === false) setMetricsEnabled(false);
+  await ensurePatchedFuse(log);
   await cleanStaleMount(abs);
   mkdirSync(abs, { recursive: true });
   const client = new GfsClient({ master: f.master, log });
@@ -25,8 +35,11 @@ export async function runMount(dir: string, f: MountFlags): Promise<void> {
   log.info({ path: abs, master: f.master }, 'mounted');
   // `kill -USR2 <pid>` logs where the time went: FUSE ops and the RPCs behind them.
   process.on('SIGUSR2', () => log.info({ fuseOps: handle.stats(), rpcs: client.stats.snapshot() }, 'op stats'));
+  const http = await startMountMetrics(f, abs, log);
+  if (http) announceHttp('mount', http.url);
   announceMounted(abs);
   stopOnSignal(log, async () => {
+    await http?.close();
     await handle.unmount();
     log.info({ rpcs: client.stats.snapshot() }, 'rpc stats');
     await client.close();

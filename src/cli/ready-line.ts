@@ -8,6 +8,16 @@ export function announceListening(role: 'master' | 'chunkserver', addr: string):
   process.stdout.write(`gfs: ${role} listening on ${addr}\n`);
 }
 
+/**
+ * "gfs: <role> http on http://HOST:PORT" (status page, /metrics, /healthz), printed just before
+ * the role's ready line, so whoever waits for the ready line has it too.
+ */
+export const HTTP_RE = /^gfs: (master|chunkserver|mount) http on (\S+)$/m;
+
+export function announceHttp(role: 'master' | 'chunkserver' | 'mount', url: string): void {
+  process.stdout.write(`gfs: ${role} http on ${url}\n`);
+}
+
 export function announceMounted(dir: string): void {
   process.stdout.write(`gfs: mounted at ${dir}\n`);
 }

@@ -10,14 +10,22 @@ export class ChunkLocator {
   chunkSize = 0;
   private readonly inflight = new Map<string, Promise<GetChunksReply__Output>>();
 
-  constructor(private readonly master: MasterRpc, readonly cache: LocationCache) {}
+  /**
+   * `who`: the client id (files it opened may be read/written as the open allowed) and the
+   * cred the master checks otherwise, both sent with every lookup (permissions.ts).
+   */
+  constructor(
+    private readonly master: MasterRpc,
+    readonly cache: LocationCache,
+    private readonly who: () => Pick<GetChunksRequest, 'clientId' | 'cred'> = () => ({}),
+  ) {}
 
   private getChunks(req: GetChunksRequest): Promise<GetChunksReply__Output> {
     const key = `${req.ino}:${req.offset}:${req.length}:${req.forWrite ? 'w' : 'r'}`;
     let p = this.inflight.get(key);
     if (!p) {
       p = this.master
-        .call<GetChunksRequest, GetChunksReply__Output>('GetChunks', req, !req.forWrite)
+        .call<GetChunksRequest, GetChunksReply__Output>('GetChunks', { ...req, ...this.who() }, !req.forWrite)
         .finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
@@ -46,7 +54,8 @@ export class ChunkLocator {
 
   /** The chunk size, asking the master once if nothing has told us yet. */
   async ensureChunkSize(ino: number): Promise<number> {
-    if (!this.chunkSize) this.learn(await this.getChunks({ ino, offset: 0, length: 1, forWrite: false }));
+    // length 0: the chunk size without asking for access (a write-only opener may not read).
+    if (!this.chunkSize) this.learn(await this.getChunks({ ino, offset: 0, length: 0, forWrite: false }));
     return this.chunkSize;
   }
 

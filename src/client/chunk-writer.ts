@@ -28,7 +28,7 @@ export interface WriterDeps {
 }
 
 /** Replica addresses of every chunk written since the last fsync, per file. */
-type DirtyChunks = Map<number, { version: number; addrs: string[] }>;
+type DirtyChunks = Map<number, { version: number; addrs: string[]; token: Buffer; index: number }>;
 
 export class ChunkWriter {
   private readonly dirty = new Map<number, DirtyChunks>();
@@ -71,12 +71,12 @@ export class ChunkWriter {
         }
         const secondaries = info.replicas.filter((r) => r !== primary).map((r) => r.addr);
         try {
-          const base = { handle: info.handle, version: info.version, offset: p.chunkOffset, length: buf.length, secondaries, sync };
+          const base = { handle: info.handle, version: info.version, offset: p.chunkOffset, length: buf.length, secondaries, sync, token: info.token };
           if (buf.length <= INLINE_WRITE_MAX) {
             await chunks.write(primary.addr, { ...base, data: buf }, buf.length);
           } else {
             const dataId = randomUUID();
-            await chunks.push([primary.addr, ...secondaries], dataId, buf);
+            await chunks.push([primary.addr, ...secondaries], dataId, buf, info.handle, info.token);
             await chunks.write(primary.addr, { ...base, dataId }, buf.length);
           }
           this.markDirty(ino, info);
@@ -100,7 +100,7 @@ export class ChunkWriter {
   private markDirty(ino: number, info: ChunkInfo): void {
     let m = this.dirty.get(ino);
     if (!m) this.dirty.set(ino, (m = new Map()));
-    m.set(info.handle, { version: info.version, addrs: info.replicas.map((r) => r.addr) });
+    m.set(info.handle, { version: info.version, addrs: info.replicas.map((r) => r.addr), token: info.token, index: info.index });
   }
 
   /** fdatasync on every replica of every chunk of `ino` written since the last call. */
@@ -109,10 +109,21 @@ export class ChunkWriter {
     if (!m) return;
     this.dirty.delete(ino);
     const calls: Promise<unknown>[] = [];
-    for (const [handle, { version, addrs }] of m) {
+    for (const [handle, { version, addrs, token, index }] of m) {
       for (const addr of addrs) {
         // ENOENT: the master freed the chunk since we wrote it (truncate, unlink): nothing to sync.
-        calls.push(this.d.chunks.sync(addr, handle, version).catch((err) => (err instanceof GfsError && err.code === 'ENOENT' ? undefined : Promise.reject(err))));
+        // ESTALE: our access token expired since the write: sync once more with a fresh one.
+        const once = (t: Buffer) => this.d.chunks.sync(addr, handle, version, t);
+        calls.push(
+          once(token)
+            .catch(async (err) => {
+              if (!(err instanceof GfsError && err.code === 'ESTALE')) throw err;
+              const fresh = await this.freshToken(ino, index, handle);
+              if (!fresh) throw err;
+              return once(fresh);
+            })
+            .catch((err) => (err instanceof GfsError && err.code === 'ENOENT' ? undefined : Promise.reject(err))),
+        );
       }
     }
     const results = await Promise.allSettled(calls);
@@ -123,6 +134,20 @@ export class ChunkWriter {
       for (const [h, v] of m) if (!again.has(h)) again.set(h, v);
       this.dirty.set(ino, again);
       throw failed.reason instanceof GfsError ? failed.reason : new GfsError('EIO', `fsync: ${String(failed.reason)}`);
+    }
+  }
+
+  /** A current token for chunk `index` of `ino` (still `handle`), from a fresh lookup. */
+  private async freshToken(ino: number, index: number, handle: number): Promise<Buffer | undefined> {
+    const { locator } = this.d;
+    try {
+      const chunkSize = await locator.ensureChunkSize(ino);
+      locator.cache.invalidateChunk(ino, index);
+      await locator.lookupRead(ino, index * chunkSize, 1);
+      const info = locator.cache.forRead(ino, index);
+      return info && info.handle === handle ? info.token : undefined;
+    } catch {
+      return undefined;
     }
   }
 

@@ -16,6 +16,7 @@ import { LocationCache } from './location-cache.js';
 import { MasterRpc } from './master-rpc.js';
 import { resolveClientOptions, SIZE_TTL_MS, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { ReplicaPicker } from './replica-picker.js';
+import { clientSecurity } from './security.js';
 
 export type { ClientOptions };
 
@@ -42,9 +43,10 @@ export class GfsClient implements GfsClientApi {
 
   constructor(options: ClientOptions) {
     this.opts = resolveClientOptions(options);
-    this.master = new MasterRpc(this.opts, this.stats);
-    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats);
-    this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS));
+    const security = clientSecurity(this.opts);
+    this.master = new MasterRpc(this.opts, this.stats, security);
+    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security);
+    this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS), () => ({ clientId: this.clientId, cred: this.cred() }));
     const limit = pLimit(this.opts.maxParallelPieces);
     const picker = new ReplicaPicker();
     const common = { chunks: this.chunks, locator: this.locator, limit, pieceBytes: this.opts.pieceBytes, log: this.opts.log };
@@ -208,7 +210,7 @@ export class GfsClient implements GfsClientApi {
   }
 
   async commitWrite(ino: number, end: number): Promise<Attr> {
-    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', { ino, end, cred: this.cred() }, true)).attr!;
+    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', { ino, end, cred: this.cred(), clientId: this.clientId }, true)).attr!;
     this.locator.cache.setSize(ino, attr.size);
     return attr;
   }
@@ -219,6 +221,7 @@ export class GfsClient implements GfsClientApi {
       ino,
       length: data.length,
       cred: this.cred(),
+      clientId: this.clientId,
     });
     await this.writeData(ino, offset, data);
     this.locator.cache.growSize(ino, offset + data.length);

@@ -10,6 +10,7 @@ import { CHANNEL_OPTIONS } from '../common/grpc-options.js';
 import * as grpc from '@grpc/grpc-js';
 import type { MasterClient } from '../generated/gfs/Master.js';
 import type { ResolvedClientOptions } from './options.js';
+import { clientChannel, type ClientSecurity } from '../common/auth.js';
 
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_DELAY_MS = 1_000;
@@ -20,9 +21,11 @@ export class MasterRpc {
   constructor(
     private readonly opts: ResolvedClientOptions,
     private readonly stats?: OpStats,
+    security?: ClientSecurity,
   ) {
     const Ctor = proto().gfs.Master;
-    this.client = new Ctor(opts.master, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const { creds, options } = clientChannel(security, CHANNEL_OPTIONS);
+    this.client = new Ctor(opts.master, creds, options);
   }
 
   /**

@@ -2,6 +2,7 @@
 import { GfsError } from '../common/errors.js';
 import { parseAddr } from '../common/rpc.js';
 import type { Logger } from '../common/logger.js';
+import type { TlsFiles } from '../common/auth.js';
 
 /** Deadline of one small control call to the master. */
 export const MASTER_CALL_TIMEOUT_MS = 10_000;
@@ -40,9 +41,19 @@ export interface ClientOptions {
   pieceBytes?: number;
   readPieceBytes?: number;
   locationTtlMs?: number;
+  /**
+   * Credential file (the master's client.key, or cluster.secret); default $GFS_SECRET_FILE.
+   * Without one, the cluster refuses every call (UNAUTHENTICATED).
+   */
+  secretFile?: string;
+  /** The cluster secret itself (instead of a file; in-process tests). */
+  secret?: Buffer;
+  /** TLS: CA of the cluster's certificates (and a client certificate, optional). */
+  tls?: TlsFiles;
 }
 
-export type ResolvedClientOptions = Required<Omit<ClientOptions, 'log'>> & { log?: Logger };
+type SecurityOptions = 'secretFile' | 'secret' | 'tls';
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'log' | SecurityOptions>> & Pick<ClientOptions, 'log' | SecurityOptions>;
 
 export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions {
   if (!opts || typeof opts.master !== 'string') throw new GfsError('EINVAL', 'client options: `master` (HOST:PORT) is required');
@@ -64,5 +75,5 @@ export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions
       throw new GfsError('EINVAL', `client options: ${k} must be a positive number, got ${String(v)}`);
     }
   }
-  return r;
+  return { ...r, secretFile: opts.secretFile, secret: opts.secret, tls: opts.tls };
 }

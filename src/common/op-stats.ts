@@ -8,9 +8,16 @@ export interface OpStat {
 }
 
 export class OpStats {
+  /**
+   * Also told about every record of every OpStats (common/metrics.ts sets it to feed its
+   * Prometheus histograms; unset = nothing more is done).
+   */
+  static sink: ((name: string, ms: number, failed: boolean) => void) | undefined;
+
   private readonly ops = new Map<string, OpStat>();
 
   record(name: string, ms: number, failed = false): void {
+    OpStats.sink?.(name, ms, failed);
     let s = this.ops.get(name);
     if (!s) this.ops.set(name, (s = { count: 0, errors: 0, totalMs: 0, maxMs: 0 }));
     s.count++;

@@ -4,6 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { GfsError, fromServiceError } from './errors.js';
 import { CHANNEL_OPTIONS, SERVER_OPTIONS, enlargeServerWindows } from './grpc-options.js';
 import type { Logger } from './logger.js';
+import { clientChannel, type ClientSecurity } from './auth.js';
+import { serverRpcStarted } from './metrics.js';
 
 type UnaryMethod<Req, Res> = (
   req: Req,
@@ -39,6 +41,8 @@ export function unaryHandler<Req, Res>(
   fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const done = serverRpcStarted(name);
+    const t0 = performance.now();
     let result: Promise<Res>;
     try {
       result = Promise.resolve(fn(call.request, call));
@@ -46,19 +50,45 @@ export function unaryHandler<Req, Res>(
       result = Promise.reject(err);
     }
     result.then(
-      (res) => callback(null, res),
-      (err) => callback(toServiceError(log, name, err) as grpc.ServiceError),
+      (res) => {
+        done(false);
+        callback(null, res);
+      },
+      (err) => {
+        done(true);
+        callback(toServiceError(log, name, err, requestFields(call, t0)) as grpc.ServiceError);
+      },
     );
   };
 }
 
-export function toServiceError(log: Logger, name: string, err: unknown): Partial<grpc.ServiceError> {
+/** Request fields worth a failed call's log line: what it was about, who asked, how long it took. */
+const REQUEST_FIELDS = ['path', 'ino', 'src', 'dst', 'handle', 'version', 'offset', 'length', 'serverId'] as const;
+export function requestFields(call: { request?: unknown; getPeer?: () => string }, t0: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { durationMs: Math.round((performance.now() - t0) * 1000) / 1000 };
+  const req = call.request as Record<string, unknown> | undefined;
+  if (req && typeof req === 'object') {
+    for (const k of REQUEST_FIELDS) {
+      const v = req[k];
+      if (v !== undefined && v !== '' && v !== 0 && (typeof v === 'string' || typeof v === 'number')) out[k] = v;
+    }
+  }
+  try {
+    const peer = call.getPeer?.();
+    if (peer) out.peer = peer;
+  } catch {
+    // a call that is already gone has no peer
+  }
+  return out;
+}
+
+export function toServiceError(log: Logger, name: string, err: unknown, fields: Record<string, unknown> = {}): Partial<grpc.ServiceError> {
   if (err instanceof GfsError) {
-    if (err.grpcCode === grpc.status.INTERNAL || err.code === 'EIO') log.warn({ rpc: name, err: err.message }, 'rpc failed');
-    else log.debug({ rpc: name, err: err.message }, 'rpc refused');
+    if (err.grpcCode === grpc.status.INTERNAL || err.code === 'EIO') log.warn({ rpc: name, ...fields, err: err.message }, 'rpc failed');
+    else log.debug({ rpc: name, ...fields, err: err.message }, 'rpc refused');
     return err.toServiceError();
   }
-  log.error({ rpc: name, err }, 'rpc handler crashed');
+  log.error({ rpc: name, ...fields, err }, 'rpc handler crashed');
   return new GfsError('EIO', `${name}: internal error: ${(err as Error)?.message ?? String(err)}`).toServiceError();
 }
 
@@ -67,12 +97,13 @@ export async function startServer(
   services: Array<[grpc.ServiceDefinition, grpc.UntypedServiceImplementation]>,
   host: string,
   port: number,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<{ server: grpc.Server; port: number }> {
   enlargeServerWindows();
   const server = new grpc.Server(SERVER_OPTIONS);
   for (const [def, impl] of services) server.addService(def, impl);
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`${host}:${port}`, credentials, (err, p) =>
       err ? reject(new GfsError('EBUSY', `cannot listen on ${host}:${port}: ${err.message}`)) : resolve(p),
     );
   });
@@ -93,18 +124,22 @@ export async function stopServer(server: grpc.Server, graceMs = 2_000): Promise<
   });
 }
 
-type ClientCtor<C> = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C;
+type ClientCtor<C> = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C;
 
 /** One channel per peer address, reused by every call to it. */
 export class ClientPool<C extends grpc.Client> {
   private readonly clients = new Map<string, C>();
+  private readonly channel: ReturnType<typeof clientChannel>;
 
-  constructor(private readonly ctor: ClientCtor<C>) {}
+  /** `security`: the cluster credential (and TLS) every call presents (src/common/auth.ts). */
+  constructor(private readonly ctor: ClientCtor<C>, security?: ClientSecurity) {
+    this.channel = clientChannel(security, CHANNEL_OPTIONS);
+  }
 
   get(addr: string): C {
     let c = this.clients.get(addr);
     if (!c) {
-      c = new this.ctor(addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new this.ctor(addr, this.channel.creds, this.channel.options);
       this.clients.set(addr, c);
     }
     return c;

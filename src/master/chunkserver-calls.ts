@@ -1,6 +1,8 @@
 // The master's calls to chunkservers: SetVersion (lease grants), Truncate (shrinking files),
 // Delete (best-effort garbage collection) and Clone (re-replication, rebalancing). Every call
 // has a deadline.
+import type { ClientSecurity } from '../common/auth.js';
+import { TOKEN_TTL_MS, type TokenSigner } from '../common/chunk-token.js';
 import { callUnary, ClientPool } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
@@ -30,7 +32,12 @@ export interface CloneArgs {
 }
 
 export class GrpcChunkServerCalls implements ChunkServerRpc {
-  private readonly pool = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer);
+  private readonly pool: ClientPool<ChunkServerClient>;
+
+  /** `security`: the master's server credential; `tokens`: signs the source-read token of clones. */
+  constructor(security?: ClientSecurity, private readonly tokens?: () => TokenSigner | undefined) {
+    this.pool = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer, security);
+  }
 
   async setVersion(addr: string, handle: number, oldVersion: number, newVersion: number): Promise<void> {
     const c = this.pool.get(addr);
@@ -61,7 +68,9 @@ export class GrpcChunkServerCalls implements ChunkServerRpc {
 
   async clone(addr: string, req: CloneArgs, timeoutMs: number): Promise<void> {
     const c = this.pool.get(addr);
-    await callUnary<object, Empty__Output>(c, c.Clone, { ...req }, timeoutMs, `Clone ${req.handle} to ${addr} from ${req.source}`);
+    // Valid for as long as the clone may take (it may wait in the target's queue first).
+    const token = this.tokens?.()?.sign('read', req.handle, req.version, timeoutMs + TOKEN_TTL_MS);
+    await callUnary<object, Empty__Output>(c, c.Clone, { ...req, token }, timeoutMs, `Clone ${req.handle} to ${addr} from ${req.source}`);
   }
 
   close(): void {

@@ -1,10 +1,12 @@
 // The master's in-memory world, shared by all request handlers: persistent state (changed only
 // through `mutate`), and the non-persistent tables (servers, replicas, leases, opens).
+import type { TokenSigner } from '../common/chunk-token.js';
 import type { Logger } from '../common/logger.js';
 import { type ChunkServerRpc, GrpcChunkServerCalls } from './chunkserver-calls.js';
 import { LeaseTable } from './lease-table.js';
 import { MasterState, type Mutation } from './mutations.js';
 import { OpenTable } from './open-table.js';
+import { AccessGrants } from './permissions.js';
 import { type RepairOptions, ReplicationScheduler } from './replication-scheduler.js';
 import { type Clock, ServerRegistry } from './server-registry.js';
 import type { Journal } from './store.js';
@@ -27,6 +29,10 @@ export class MasterCore {
   readonly registry: ServerRegistry;
   readonly leases = new LeaseTable();
   readonly opens = new OpenTable();
+  /** What each client's opens allowed (permissions.ts), checked before issuing chunk tokens. */
+  readonly grants = new AccessGrants();
+  /** Signs chunk access tokens; undefined when the cluster runs without them (--no-tokens). */
+  tokens: TokenSigner | undefined;
   readonly calls: ChunkServerRpc;
   /** Re-replication, over-replication and rebalancing (started by startMaster). */
   readonly repair: ReplicationScheduler;

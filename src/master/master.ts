@@ -9,7 +9,9 @@ import { MasterCore, type MasterConfig } from './core.js';
 import type { RepairOptions } from './replication-scheduler.js';
 import type { SyncMode } from './oplog.js';
 import { freeOrphans } from './recovery.js';
+import { startMasterHttp, type MasterHttp } from './http.js';
 import { masterHandlers } from './service.js';
+import { masterSecurity, type MasterIdentity, type MasterSecurityOptions } from './security.js';
 import { CHECKPOINT_LOG_BYTES, MasterStore } from './store.js';
 
 export const HEARTBEAT_MS = 1000;
@@ -18,7 +20,7 @@ export const DEFAULT_REPLICATION = 3;
 export const MAX_CHUNK_SIZE = 1024 * 1024 * 1024;
 export const MAX_REPLICATION = 16;
 
-export interface MasterOptions {
+export interface MasterOptions extends MasterSecurityOptions {
   /** Operation log + checkpoints go here (created); without it the master is in-memory only. */
   dataDir?: string;
   /** 'group' (default): concurrent mutations share fsyncs; 'each': one fsync per mutation. */
@@ -35,6 +37,10 @@ export interface MasterOptions {
   /** Re-replication and rebalancing tunables; see REPAIR_DEFAULTS (replication-scheduler.ts). */
   repair?: Partial<RepairOptions>;
   log?: Logger; // default silentLogger
+  /** HTTP status page + /api/status + /metrics + /healthz on this port (0 = ephemeral); absent = none. */
+  httpPort?: number;
+  /** Listen address of the HTTP port, default `host`. */
+  httpHost?: string;
 }
 
 /**
@@ -47,9 +53,11 @@ export function reportGraceMs(cfg: MasterConfig): number {
   return cfg.deadAfterMs;
 }
 
-export interface MasterHandle {
+export interface MasterHandle extends MasterIdentity {
   addr: string;
   port: number;
+  /** "http://host:port" of the status page when httpPort was given. */
+  httpUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -86,6 +94,7 @@ export function masterConfig(opts: MasterOptions): MasterConfig & { host: string
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const cfg = masterConfig(opts ?? {});
   const log = opts.log ?? silentLogger;
+  const sec = masterSecurity(opts, log);
   let store: MasterStore | undefined;
   let core: MasterCore;
   if (opts.dataDir !== undefined) {
@@ -101,7 +110,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     });
     store = opened.store;
     cfg.chunkSize = store.chunkSize;
-    core = new MasterCore(cfg, log, { state: opened.state });
+    core = new MasterCore(cfg, log, { state: opened.state, calls: sec.calls });
     core.attachJournal(store);
     try {
       // Open counts are not persistent: a file unlinked while open has nobody holding it now.
@@ -136,11 +145,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       throw err;
     }
   } else {
-    core = new MasterCore(cfg, log);
+    core = new MasterCore(cfg, log, { calls: sec.calls });
   }
   let started: Awaited<ReturnType<typeof startServer>>;
   try {
-    started = await startServer([[proto().gfs.Master.service, masterHandlers(core)]], cfg.host, cfg.port);
+    started = await startServer([[proto().gfs.Master.service, sec.handlers(core, masterHandlers(core))]], cfg.host, cfg.port, sec.credentials);
   } catch (err) {
     await store?.close();
     throw err;
@@ -149,16 +158,32 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   core.registry.start();
   core.repair.start();
   const addr = `${cfg.host.includes(':') && !cfg.host.startsWith('[') ? `[${cfg.host}]` : cfg.host}:${port}`;
+  let http: MasterHttp | undefined;
+  if (opts.httpPort !== undefined) {
+    try {
+      http = await startMasterHttp({ core, addr, host: opts.httpHost ?? cfg.host, port: opts.httpPort, log, logStats: store ? () => store!.logStats : undefined });
+    } catch (err) {
+      core.repair.stop();
+      core.registry.stop();
+      await stopServer(server);
+      core.close();
+      await store?.close();
+      throw err;
+    }
+  }
   log.info(
     { addr, chunkSize: cfg.chunkSize, replication: cfg.replication, heartbeatMs: cfg.heartbeatMs, dataDir: opts.dataDir, repair: core.repair.opts },
     'master listening',
   );
   let stopped: Promise<void> | undefined;
   return {
+    ...sec.identity,
     addr,
     port,
+    httpUrl: http?.url,
     stop() {
       stopped ??= (async () => {
+        await http?.close();
         core.repair.stop();
         core.registry.stop();
         await stopServer(server);

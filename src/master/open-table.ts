@@ -21,6 +21,11 @@ export class OpenTable {
     return !this.isOpen(ino);
   }
 
+  /** Does `clientId` still hold `ino` open? */
+  isOpenBy(ino: number, clientId: string): boolean {
+    return this.opens.get(ino)?.has(clientId) ?? false;
+  }
+
   isOpen(ino: number): boolean {
     return this.opens.has(ino);
   }

@@ -10,8 +10,9 @@ import { ChunkOps } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
 import { HealthOps } from './health-ops.js';
-import { type Cred, type Inode, ROOT_CRED } from './inode.js';
+import { type Cred, type Inode, ROOT_CRED, isDir as isDirInode } from './inode.js';
 import { NamespaceOps } from './namespace-ops.js';
+import { MAY_READ, MAY_WRITE, accessOfFlags, checkIo, eacces, mayAccess } from './permissions.js';
 import { checkTime } from './time.js';
 
 export function masterHandlers(core: MasterCore): MasterHandlers {
@@ -22,6 +23,11 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
   const cluster = new ClusterOps(core, chunks);
   const health = new HealthOps(core);
   const attrReply = (inode: Inode) => ({ attr: toAttr(inode) });
+  /** Data access by (cred, client id) to a file: granted by its open or by its mode (permissions.ts). */
+  const io = (ino: number, c: Cred__Output | null, clientId: string, want: number) => {
+    const inode = core.ns.get(ino);
+    if (inode) checkIo(core.grants, inode, cred(c), clientId ?? '', want);
+  };
 
   /** A handler that changes state: answer only once the change is durable. */
   function mutating<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
@@ -60,8 +66,20 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
     }),
     Create: mutating('Create', (req) => {
       log.debug({ path: req.path }, 'create');
-      const made = ns.create(req.path, req.mode, cred(req.cred), req.umask, req.exclusive);
-      if (req.clientId) attrs.open('', made.ino, req.clientId);
+      const c = cred(req.cred);
+      let existed: number | undefined;
+      try {
+        existed = req.clientId ? core.ns.resolve(req.path).ino : undefined;
+      } catch {
+        existed = undefined;
+      }
+      const made = ns.create(req.path, req.mode, c, req.umask, req.exclusive);
+      if (req.clientId) {
+        attrs.open('', made.ino, req.clientId);
+        // The creator may use what it created; opening an existing file gives what its mode allows.
+        const bits = existed === made.ino ? (mayAccess(c, made, MAY_READ) ? MAY_READ : 0) | (mayAccess(c, made, MAY_WRITE) ? MAY_WRITE : 0) : MAY_READ | MAY_WRITE;
+        core.grants.grant(made.ino, req.clientId, bits);
+      }
       return attrReply(made);
     }),
     Mknod: mutating('Mknod', (req) => {
@@ -111,14 +129,40 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
       attrs.removexattr(req.path, req.ino, req.name);
       return {};
     }),
-    Open: reading('Open', (req) => attrReply(attrs.open(req.path, req.ino, req.clientId))),
+    Open: reading('Open', (req) => {
+      // As the kernel does at open(2): the access asked for must be allowed now; it is then
+      // granted to this client's I/O on the file until it releases it (permissions.ts).
+      const target = core.ns.target(req.path, req.ino);
+      const want = accessOfFlags(req.flags);
+      const c = cred(req.cred);
+      if (!isDirInode(target) && !mayAccess(c, target, want)) {
+        throw eacces(`uid ${c.uid} may not open inode ${target.ino} for ${want & MAY_WRITE ? 'writing' : 'reading'}`);
+      }
+      const inode = attrs.open(req.path, req.ino, req.clientId);
+      if (!isDirInode(inode)) core.grants.grant(inode.ino, req.clientId, want);
+      return attrReply(inode);
+    }),
     Release: mutating('Release', (req) => {
       attrs.release(req.ino, req.clientId);
+      if (!core.opens.isOpenBy(req.ino, req.clientId)) core.grants.drop(req.ino, req.clientId);
       return {};
     }),
-    GetChunks: mutating('GetChunks', (req) => chunks.getChunks(req.ino, req.offset, req.length, req.forWrite)),
-    CommitWrite: mutating('CommitWrite', (req) => attrReply(chunks.commitWrite(req.ino, req.end))),
-    ReserveAppend: mutating('ReserveAppend', (req) => ({ offset: chunks.reserveAppend(req.ino, req.length) })),
+    GetChunks: mutating('GetChunks', async (req) => {
+      if (req.length > 0) io(req.ino, req.cred, req.clientId, req.forWrite ? MAY_WRITE : MAY_READ);
+      const r = await chunks.getChunks(req.ino, req.offset, req.length, req.forWrite);
+      const signer = core.tokens;
+      if (!signer) return r;
+      const mode = req.forWrite ? 'write' : 'read';
+      return { ...r, chunks: r.chunks.map((c) => ({ ...c, token: signer.sign(mode, c.handle, c.version) })) };
+    }),
+    CommitWrite: mutating('CommitWrite', (req) => {
+      io(req.ino, req.cred, req.clientId, MAY_WRITE);
+      return attrReply(chunks.commitWrite(req.ino, req.end));
+    }),
+    ReserveAppend: mutating('ReserveAppend', (req) => {
+      io(req.ino, req.cred, req.clientId, MAY_WRITE);
+      return { offset: chunks.reserveAppend(req.ino, req.length) };
+    }),
     ReportBadReplica: unaryHandler(log, 'ReportBadReplica', (req) => {
       if (!chunks.reportBadReplica(req.handle, req.serverId, req.reason)) {
         throw new GfsError('ENOENT', `no chunk ${req.handle}`);

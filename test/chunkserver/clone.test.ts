@@ -16,7 +16,7 @@ import { proto } from '../../src/common/proto.js';
 import { ClientPool } from '../../src/common/rpc.js';
 import type { ChunkServerClient } from '../../src/generated/gfs/ChunkServer.js';
 import type { ChunkServerStatusReply__Output as StatusReply } from '../../src/generated/gfs/index.js';
-import { call, clients, failure, pattern, read, startFakeMaster, tempDir, until, type FakeMaster } from './helpers.js';
+import { call, clients, failure, pattern, read, startFakeMaster, tempDir, TEST_SECRET, TEST_SECURITY, tokenFor, until, type FakeMaster } from './helpers.js';
 
 function shard(dir: string, h: number): string {
   return join(dir, 'chunks', (h % 256).toString(16).padStart(2, '0'));
@@ -64,7 +64,7 @@ describe('Clone', () => {
   async function server(dir?: string): Promise<ChunkserverHandle> {
     dir ??= await tempDir();
     if (!dirs.includes(dir)) dirs.push(dir);
-    const s = await startChunkserver({ dataDir: dir, master: master.addr, heartbeatMs: 50, scrubBytesPerSec: 0 });
+    const s = await startChunkserver({ secret: TEST_SECRET, dataDir: dir, master: master.addr, heartbeatMs: 50, scrubBytesPerSec: 0 });
     servers.push(s);
     return s;
   }
@@ -185,7 +185,7 @@ describe('Clone', () => {
     await put(a.addr, 45, 1, pattern(4 * MiB, 8));
     const failedBefore = b.cloneStats.failed;
     const code = await new Promise<number>((resolve) =>
-      clients.get(b.addr).Clone({ handle: 45, version: 1, source: a.addr, bytesPerSec: 2 * MiB }, { deadline: Date.now() + 400 }, (err) =>
+      clients.get(b.addr).Clone({ handle: 45, version: 1, source: a.addr, bytesPerSec: 2 * MiB, token: tokenFor('read', 45, 1) }, { deadline: Date.now() + 400 }, (err) =>
         resolve(err?.code ?? 0),
       ),
     );
@@ -227,13 +227,13 @@ describe('Cloner bounds', () => {
     const master = await startFakeMaster();
     const srcDir = await tempDir();
     const dstDir = await tempDir();
-    const src = await startChunkserver({ dataDir: srcDir, master: master.addr, heartbeatMs: 50, scrubBytesPerSec: 0 });
+    const src = await startChunkserver({ secret: TEST_SECRET, dataDir: srcDir, master: master.addr, heartbeatMs: 50, scrubBytesPerSec: 0 });
     const store = await ChunkStore.open(dstDir);
-    const peers = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer);
+    const peers = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer, TEST_SECURITY);
     const cloner = new Cloner({ store, peers, admission: new Admission(), self: () => '127.0.0.1:1', log: silentLogger, concurrency: 1, queueMax: 1 });
     try {
       for (const h of [61, 62, 63]) await put(src.addr, h, 1, pattern(2 * MiB, h));
-      const req = (handle: number) => ({ handle, version: 1, source: src.addr, bytesPerSec: MiB });
+      const req = (handle: number) => ({ handle, version: 1, source: src.addr, bytesPerSec: MiB, token: tokenFor('read', handle, 1) });
       const first = cloner.clone(req(61));
       const dup = cloner.clone(req(61)); // joins the first
       const queued = cloner.clone(req(62));

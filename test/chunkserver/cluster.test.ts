@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChunkserver, type ChunkserverHandle } from '../../src/chunkserver/chunkserver.js';
 import { MiB } from '../../src/common/limits.js';
 import type { ChunkServerStatusReply__Output as ChunkServerStatusReply, WriteReply__Output as WriteReply } from '../../src/generated/gfs/index.js';
-import { call, clients, failure, pattern, push, read, startFakeMaster, tempDir, until, type FakeMaster } from './helpers.js';
+import { call, clients, failure, pattern, push, read, startFakeMaster, tempDir, TEST_SECRET, until, type FakeMaster } from './helpers.js';
 
 function chunkFile(dir: string, h: number): string {
   return join(dir, 'chunks', (h % 256).toString(16).padStart(2, '0'), `${h}.chunk`);
@@ -26,7 +26,7 @@ describe('three chunkservers', () => {
     for (let i = 0; i < 3; i++) {
       const dir = await tempDir();
       dirs.push(dir);
-      cs.push(await startChunkserver({ dataDir: dir, master: master.addr, heartbeatMs: 50 }));
+      cs.push(await startChunkserver({ secret: TEST_SECRET, dataDir: dir, master: master.addr, heartbeatMs: 50 }));
     }
     await until(() => master.registers.length >= 3, 'three registrations');
   });
@@ -51,7 +51,7 @@ describe('three chunkservers', () => {
   it('pushes through a chain, writes at the primary, applies at secondaries, reads everywhere', async () => {
     const [a, b, c] = cs as [ChunkserverHandle, ChunkserverHandle, ChunkserverHandle];
     const data = pattern(MiB + 300 * 1024, 3);
-    expect(await push(a.addr, 'd1', [b.addr, c.addr], data, 128 * 1024)).toBe(data.length);
+    expect(await push(a.addr, 'd1', [b.addr, c.addr], data, 128 * 1024, 1001)).toBe(data.length);
 
     const w = await call<WriteReply>(a.addr, 'Write', {
       handle: 1001, version: 1, offset: 0, length: data.length, dataId: 'd1', secondaries: [b.addr, c.addr], sync: true,
@@ -166,7 +166,7 @@ describe('three chunkservers', () => {
   it('detects a corrupt replica, reports it in a heartbeat, and drops chunks the master names', async () => {
     const [a, b, c] = cs as [ChunkserverHandle, ChunkserverHandle, ChunkserverHandle];
     const data = pattern(200 * 1024, 9);
-    await push(a.addr, 'd3', [b.addr, c.addr], data);
+    await push(a.addr, 'd3', [b.addr, c.addr], data, undefined, 3003);
     await call(a.addr, 'Write', { handle: 3003, version: 2, offset: 0, length: data.length, dataId: 'd3', secondaries: [b.addr, c.addr] });
     const fh = await open(chunkFile(dirs[1]!, 3003), 'r+');
     await fh.write(Buffer.from([data[70_000]! ^ 0x55]), 0, 1, 70_000);
@@ -218,7 +218,7 @@ describe('one chunkserver', () => {
     const dir = await tempDir();
     const port = await freePort();
     const t0 = Date.now();
-    let cs = await startChunkserver({ dataDir: dir, master: `127.0.0.1:${port}`, heartbeatMs: 50 });
+    let cs = await startChunkserver({ secret: TEST_SECRET, dataDir: dir, master: `127.0.0.1:${port}`, heartbeatMs: 50 });
     expect(Date.now() - t0).toBeLessThan(3_000);
     expect(cs.serverId).toBe('');
     const master = await startFakeMaster(port);
@@ -227,7 +227,7 @@ describe('one chunkserver', () => {
       const id = cs.serverId;
       await call(cs.addr, 'Write', { handle: 77, version: 4, offset: 0, length: 2, data: Buffer.from('hi') });
       await cs.stop();
-      cs = await startChunkserver({ dataDir: dir, master: master.addr, heartbeatMs: 50 });
+      cs = await startChunkserver({ secret: TEST_SECRET, dataDir: dir, master: master.addr, heartbeatMs: 50 });
       expect(cs.serverId).toBe(id);
       const last = master.registers.at(-1)!;
       expect(last.serverId).toBe(id);
@@ -243,9 +243,9 @@ describe('one chunkserver', () => {
   it('bounds buffered push data with RESOURCE_EXHAUSTED', async () => {
     const dir = await tempDir();
     const master = await startFakeMaster();
-    const cs = await startChunkserver({ dataDir: dir, master: master.addr, pushBufferBytes: MiB });
+    const cs = await startChunkserver({ secret: TEST_SECRET, dataDir: dir, master: master.addr, pushBufferBytes: MiB });
     try {
-      expect(await push(cs.addr, 'p1', [], pattern(700 * 1024))).toBe(700 * 1024);
+      expect(await push(cs.addr, 'p1', [], pattern(700 * 1024), undefined, 9)).toBe(700 * 1024);
       const f = await failure(push(cs.addr, 'p2', [], pattern(700 * 1024)));
       expect([f.code, f.errno]).toEqual([status.RESOURCE_EXHAUSTED, 'EAGAIN']);
       // Using p1 frees its space.

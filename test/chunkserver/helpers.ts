@@ -1,8 +1,12 @@
 // Test helpers: a fake master (Register/Heartbeat only), chunkserver clients, push and read.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import type { ClientSecurity } from '../../src/common/auth.js';
+import { TokenSigner, type TokenMode } from '../../src/common/chunk-token.js';
+import { serverKeys } from '../../src/common/cluster-secret.js';
 import { ERRNO_METADATA_KEY } from '../../src/common/errors.js';
 import { proto } from '../../src/common/proto.js';
 import { ClientPool, startServer, stopServer } from '../../src/common/rpc.js';
@@ -70,10 +74,32 @@ export async function startFakeMaster(port = 0): Promise<FakeMaster> {
   return { ...m, addr: `127.0.0.1:${bound}`, port: bound, stop: () => stopServer(server, 500) };
 }
 
-export const clients = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer);
+/** The cluster secret of these tests: `startChunkserver({ ..., secret: TEST_SECRET })`. */
+export const TEST_SECRET = randomBytes(32);
+export const TEST_KEYS = serverKeys(TEST_SECRET);
+/** What a master (or a peer chunkserver) presents. */
+export const TEST_SECURITY: ClientSecurity = { keys: TEST_KEYS, role: 'server' };
+const signer = new TokenSigner(TEST_KEYS.tokenKey!);
+
+/** A token as the master would issue it. */
+export function tokenFor(mode: TokenMode, handle: number, version: number, ttlMs?: number): Buffer {
+  return signer.sign(mode, handle, version, ttlMs);
+}
+
+export const clients = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer, TEST_SECURITY);
+
+/** The request with the token a client would have got from the master (unless it has one). */
+function withToken(method: string, req: object): object {
+  const r = req as { handle?: unknown; version?: unknown; token?: unknown };
+  if (r.token !== undefined || typeof r.handle !== 'number') return req;
+  const mode: TokenMode = method === 'Write' || method === 'ApplyWrite' ? 'write' : 'read';
+  if (!['Write', 'ApplyWrite', 'Read', 'ReadSmall', 'Sync', 'Clone'].includes(method)) return req;
+  return { ...req, token: tokenFor(mode, r.handle, typeof r.version === 'number' ? r.version : 0) };
+}
 
 /** Pushes data to addr (with chain) in pieces of `piece` bytes, respecting backpressure. */
-export function push(addr: string, dataId: string, chain: string[], data: Buffer, piece = 64 * 1024): Promise<number> {
+/** `handle`: the chunk the push is for (its write token goes in the first message). */
+export function push(addr: string, dataId: string, chain: string[], data: Buffer, piece = 64 * 1024, handle = 1): Promise<number> {
   return new Promise((resolve, reject) => {
     const stream = clients.get(addr).PushData({ deadline: Date.now() + 10_000 }, (err, reply) =>
       err ? reject(err) : resolve(reply!.received),
@@ -85,7 +111,7 @@ export function push(addr: string, dataId: string, chain: string[], data: Buffer
     let i = 0;
     const writeMore = () => {
       while (i < pieces.length) {
-        const msg = i === 0 ? { dataId, chain, total: data.length, data: pieces[0] } : { data: pieces[i] };
+        const msg = i === 0 ? { dataId, chain, total: data.length, data: pieces[0], handle, token: tokenFor('write', handle, 0) } : { data: pieces[i] };
         i++;
         if (!stream.write(msg) && i < pieces.length) return void stream.once('drain', writeMore);
       }
@@ -98,7 +124,7 @@ export function push(addr: string, dataId: string, chain: string[], data: Buffer
 export function read(addr: string, req: ReadRequest): Promise<{ data: Buffer; messages: number }> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
-    const stream = clients.get(addr).Read(req, { deadline: Date.now() + 10_000 });
+    const stream = clients.get(addr).Read(withToken('Read', req), { deadline: Date.now() + 10_000 });
     stream.on('data', (m: { data: Buffer }) => parts.push(m.data));
     stream.on('error', reject);
     stream.on('end', () => resolve({ data: Buffer.concat(parts), messages: parts.length }));
@@ -109,7 +135,7 @@ export function read(addr: string, req: ReadRequest): Promise<{ data: Buffer; me
 export function call<Res>(addr: string, method: keyof ChunkServerClient & string, req: object): Promise<Res> {
   return new Promise((resolve, reject) => {
     const c = clients.get(addr) as unknown as Record<string, (...a: unknown[]) => unknown>;
-    c[method]!.call(c, req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: Res) =>
+    c[method]!.call(c, withToken(method, req), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: Res) =>
       err ? reject(err) : resolve(res),
     );
   });

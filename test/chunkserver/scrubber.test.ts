@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChunkserver, type ChunkserverHandle, type ChunkserverOptions } from '../../src/chunkserver/chunkserver.js';
 import { CHECKSUM_BLOCK, MiB } from '../../src/common/limits.js';
-import { call, clients, failure, pattern, read, startFakeMaster, tempDir, until, type FakeMaster } from './helpers.js';
+import { call, clients, failure, pattern, read, startFakeMaster, tempDir, TEST_SECRET, until, type FakeMaster } from './helpers.js';
 
 const chunkFile = (dir: string, h: number) => join(dir, 'chunks', (h % 256).toString(16).padStart(2, '0'), `${h}.chunk`);
 
@@ -31,7 +31,7 @@ describe('scrubber', () => {
   async function server(opts: Partial<ChunkserverOptions>): Promise<{ cs: ChunkserverHandle; dir: string }> {
     const dir = await tempDir();
     dirs.push(dir);
-    const cs = await startChunkserver({ dataDir: dir, master: master.addr, heartbeatMs: 50, ...opts });
+    const cs = await startChunkserver({ secret: TEST_SECRET, dataDir: dir, master: master.addr, heartbeatMs: 50, ...opts });
     servers.push(cs);
     return { cs, dir };
   }

@@ -49,6 +49,8 @@ export interface TestClusterOptions {
   mount?: boolean;
   chunkSize?: number;
   heartbeatMs?: number;
+  /** Extra `gfs master` flags (e.g. --exports FILE). */
+  masterArgs?: string[];
 }
 
 function exited(p: ChildProcess): boolean {
@@ -68,9 +70,11 @@ export function signalAndWait(p: ChildProcess, signal: NodeJS.Signals): Promise<
   });
 }
 
-function startMount(dir: string, masterAddr: string, mountDir: string, n: number): Promise<TestMount> {
+/** Starts a `gfs mount` of `masterAddr` at `mountDir` (logs in dir/mount<n>.*). */
+export function startMount(dir: string, masterAddr: string, mountDir: string, n: number): Promise<TestMount> {
   const err = openSync(join(dir, `mount${n}.stderr`), 'a');
-  const proc = spawn(process.execPath, [CLI, 'mount', '--master', masterAddr, mountDir, '--log-file', join(dir, `mount${n}.log`)], {
+  const secret = ['--secret-file', join(dir, 'master', 'client.key')];
+  const proc = spawn(process.execPath, [CLI, 'mount', '--master', masterAddr, mountDir, '--log-file', join(dir, `mount${n}.log`), ...secret], {
     stdio: ['ignore', 'pipe', err],
     cwd: '/',
   });
@@ -102,10 +106,11 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
   const hb = String(opts.heartbeatMs ?? 500);
   const masterArgs = ['master', '--data', join(dir, 'master'), '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, 'master.log')];
   if (opts.chunkSize) masterArgs.push('--chunk-size', String(opts.chunkSize));
+  masterArgs.push(...(opts.masterArgs ?? []));
   let master = await spawnGfs('master', masterArgs, dir);
   const masterPort = master.addr.split(':').pop()!;
   const chunkservers: TestChunkserver[] = [];
-  const client = new GfsClient({ master: master.addr });
+  const client = new GfsClient({ master: master.addr, secretFile: join(dir, 'master', 'client.key') });
   let mounts = 0;
   const cluster: TestCluster = {
     dir,
@@ -135,7 +140,7 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
   };
   const startChunkserver = async (i: number): Promise<TestChunkserver> => {
     const dataDir = join(dir, `cs${i}`);
-    const args = ['chunkserver', '--data', dataDir, '--master', master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `cs${i}.log`)];
+    const args = ['chunkserver', '--data', dataDir, '--master', master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `cs${i}.log`), '--secret-file', join(dir, 'master', 'cluster.secret')];
     const proc = await spawnGfs(`cs${i}`, args, dir);
     return {
       dataDir,

@@ -73,7 +73,8 @@ describe('gfs mount: unmount and remount', () => {
     await shOk(`cmp ${LOCAL}/cs-src ${M}/during-failure`, { timeoutMs: 60_000 });
     // Self-healing: the master re-replicates what the dead server held; fsck turns healthy.
     const started = Date.now();
-    await shOk(`for i in $(seq 1 240); do node ${CLI} fsck --master ${c.masterAddr} > /dev/null && exit 0; sleep 0.5; done; node ${CLI} fsck --master ${c.masterAddr}`, { timeoutMs: 180_000 });
+    const env = { GFS_SECRET_FILE: join(c.dir, 'master', 'client.key') };
+    await shOk(`for i in $(seq 1 240); do node ${CLI} fsck --master ${c.masterAddr} > /dev/null && exit 0; sleep 0.5; done; node ${CLI} fsck --master ${c.masterAddr}`, { timeoutMs: 180_000, env });
     console.log(`every chunk back at 3 replicas ${((Date.now() - started) / 1000).toFixed(1)} s after the copy finished`);
     await shOk(`cmp ${LOCAL}/cs-src ${M}/during-failure`, { timeoutMs: 60_000 });
   }, 600_000);

@@ -4,8 +4,30 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { clientChannel } from '../../src/common/auth.js';
+import { clientKeysOf, keysOf, readCredential } from '../../src/common/cluster-secret.js';
+import { CHANNEL_OPTIONS } from '../../src/common/grpc-options.js';
 
 export const CLI = resolve('dist/cli/main.js');
+
+/** Cluster secret file of every daemon address started here (for raw gRPC stubs in tests). */
+const secretOfAddr = new Map<string, string>();
+
+/**
+ * Channel credentials + options for a raw gRPC stub to a daemon started by this helper: it
+ * presents the cluster's credential (as `role`), as every gfs process does (src/common/auth.ts).
+ */
+export function stubChannel(addr: string, role: 'server' | 'client' = 'server'): [grpc.ChannelCredentials, grpc.ClientOptions] {
+  const port = addr.slice(addr.lastIndexOf(':'));
+  // The daemon most recently started on that port, whatever name reaches it (127.0.0.1 for
+  // 0.0.0.0): ports are reused by later clusters of the same test file.
+  const file = [...secretOfAddr].reverse().find(([a]) => a.endsWith(port))?.[1];
+  const c = file ? readCredential(file) : undefined;
+  const keys = c ? (role === 'server' ? keysOf(c) : clientKeysOf(c)) : undefined;
+  const { creds, options } = clientChannel(keys ? { keys, role } : undefined, CHANNEL_OPTIONS);
+  return [creds, options];
+}
 const READY_MS = 30_000;
 
 export interface Proc {
@@ -13,11 +35,17 @@ export interface Proc {
   proc: ChildProcess;
   addr: string;
   args: string[];
+  /** "http://127.0.0.1:PORT" of its status page / metrics (daemons open one unless --no-http). */
+  http?: string;
 }
 
 export interface ProcCluster {
   dir: string;
   master: Proc;
+  /** The cluster secret the master generated (given to every chunkserver). */
+  secretFile: string;
+  /** The client key beside it: `new GfsClient({ master, secretFile: c.clientKeyFile })`. */
+  clientKeyFile: string;
   chunkservers: Proc[];
   /** Starts one more chunkserver (or restarts one with the data dir of a killed one). */
   addChunkserver(dataDir?: string, opts?: ChunkserverSpawnOptions): Promise<Proc>;
@@ -68,7 +96,8 @@ export function spawnGfs(name: string, args: string[], dir: string, prefix: stri
       const m = /gfs: (?:master|chunkserver) listening on (\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolveP({ name, proc, addr: m[1]!, args });
+        const http = /gfs: (?:master|chunkserver) http on (\S+)/.exec(out)?.[1];
+        resolveP({ name, proc, addr: m[1]!, args, http });
       }
     });
     proc.once('exit', (code) => {
@@ -85,16 +114,21 @@ export async function startProcCluster(o: ProcClusterOptions = {}): Promise<Proc
   if (o.chunkSize) masterArgs.push('--chunk-size', String(o.chunkSize));
   masterArgs.push(...(o.masterArgs ?? []));
   const master = await spawnGfs('master', masterArgs, dir);
+  const secretFile = join(dir, 'master', 'cluster.secret');
+  secretOfAddr.delete(master.addr);
+  secretOfAddr.set(master.addr, secretFile);
   const all: Proc[] = [master];
   let n = 0;
   const addChunkserver = async (dataDir?: string, so: ChunkserverSpawnOptions = {}) => {
     n++;
     const data = dataDir ?? join(dir, `cs${n}`);
     const name = `cs${n}`;
-    const args = ['chunkserver', '--data', data, '--master', so.master ?? master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `${name}.log`)];
+    const args = ['chunkserver', '--data', data, '--master', so.master ?? master.addr, '--port', '0', '--heartbeat-ms', hb, '--log-file', join(dir, `${name}.log`), '--secret-file', join(dir, 'master', 'cluster.secret')];
     if (so.host) args.push('--host', so.host);
     args.push(...(o.chunkserverArgs ?? []), ...(so.extraArgs ?? []));
     const p = await spawnGfs(name, args, dir, so.prefix);
+    secretOfAddr.delete(p.addr);
+    secretOfAddr.set(p.addr, secretFile);
     all.push(p);
     return p;
   };
@@ -109,6 +143,8 @@ export async function startProcCluster(o: ProcClusterOptions = {}): Promise<Proc
   const cluster: ProcCluster = {
     dir,
     master,
+    secretFile: join(dir, 'master', 'cluster.secret'),
+    clientKeyFile: join(dir, 'master', 'client.key'),
     chunkservers,
     addChunkserver,
     async restartMaster() {
@@ -119,6 +155,8 @@ export async function startProcCluster(o: ProcClusterOptions = {}): Promise<Proc
       args[args.indexOf('--port') + 1] = port;
       const t0 = performance.now();
       const next = await spawnGfs('master', args, dir);
+      secretOfAddr.delete(next.addr);
+      secretOfAddr.set(next.addr, secretFile);
       const ms = performance.now() - t0;
       all[all.indexOf(old)] = next;
       cluster.master = next;

@@ -9,13 +9,13 @@ import { GfsError } from '../../src/common/errors.js';
 import { proto } from '../../src/common/proto.js';
 import { CHANNEL_OPTIONS } from '../../src/common/grpc-options.js';
 import type { GetChunksReply__Output, ReadReply__Output } from '../../src/generated/gfs/index.js';
-import { startProcCluster, waitFor, type ProcCluster } from '../helpers/proc-cluster.js';
+import { startProcCluster, stubChannel, waitFor, type ProcCluster } from '../helpers/proc-cluster.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function masterStub(addr: string) {
-  return new (proto().gfs.Master)(addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new (proto().gfs.Master)(addr, ...stubChannel(addr));
 }
 
 function getChunks(addr: string, ino: number, offset: number, length: number): Promise<GetChunksReply__Output> {
@@ -50,7 +50,7 @@ describe('cluster core (64 MiB chunks)', () => {
 
   beforeAll(async () => {
     c = await startProcCluster({ chunkservers: 3 });
-    client = new GfsClient({ master: c.master.addr });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 3, '3 live chunkservers');
   });
   afterAll(async () => {
@@ -94,7 +94,7 @@ describe('cluster core (64 MiB chunks)', () => {
   });
 
   it('rejects unknown and malformed chunk handles at a chunkserver without touching any file', async () => {
-    const cs = new (proto().gfs.ChunkServer)(c.chunkservers[0]!.addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const cs = new (proto().gfs.ChunkServer)(c.chunkservers[0]!.addr, ...stubChannel(c.chunkservers[0]!.addr));
     const read = (handle: number) =>
       new Promise<grpc.ServiceError>((res, rej) => {
         const call = cs.Read({ handle, version: 1, offset: 0, length: 10 }, { deadline: Date.now() + 5000 });
@@ -105,7 +105,8 @@ describe('cluster core (64 MiB chunks)', () => {
     const before = readdirSync(c.dir).sort();
     for (const h of [987654321, 0, -5, 2 ** 60]) {
       const err = await read(h);
-      expect([grpc.status.NOT_FOUND, grpc.status.INVALID_ARGUMENT]).toContain(err.code);
+      // Without an access token for the handle, the read is refused before anything is looked up.
+      expect([grpc.status.NOT_FOUND, grpc.status.INVALID_ARGUMENT, grpc.status.PERMISSION_DENIED]).toContain(err.code);
       expect(err.details.length).toBeGreaterThan(0);
     }
     const del = await new Promise<grpc.ServiceError | null>((res) => cs.Delete({ handles: [-1, 2 ** 60, 424242] }, { deadline: Date.now() + 5000 }, (e) => res(e)));
@@ -120,7 +121,7 @@ describe('random overwrite/append/truncate mix matches a local file (1 MiB chunk
   let client: GfsClient;
   beforeAll(async () => {
     c = await startProcCluster({ chunkservers: 3, chunkSize: 1 * MiB });
-    client = new GfsClient({ master: c.master.addr });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 3, '3 live chunkservers');
   });
   afterAll(async () => {
@@ -167,7 +168,7 @@ describe('random overwrite/append/truncate mix matches a local file (1 MiB chunk
         expect(sha(await client.read(ino, 0, local.length + 10))).toBe(sha(local));
       }
     }
-    const fresh = new GfsClient({ master: c.master.addr });
+    const fresh = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
     expect(sha(await fresh.readFile('/mix.bin'))).toBe(sha(local));
     await fresh.close();
   });
@@ -178,7 +179,7 @@ describe('failures: a killed chunkserver, a corrupt block, a stalled server (1 M
   let client: GfsClient;
   beforeAll(async () => {
     c = await startProcCluster({ chunkservers: 4, chunkSize: 1 * MiB });
-    client = new GfsClient({ master: c.master.addr, dataCallTimeoutMs: 2_000 });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile, dataCallTimeoutMs: 2_000 });
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 4, '4 live chunkservers');
   });
   afterAll(async () => {
@@ -229,7 +230,7 @@ describe('failures: a killed chunkserver, a corrupt block, a stalled server (1 M
 
     // Read many times with fresh clients so the bad replica is surely tried.
     for (let i = 0; i < 6; i++) {
-      const fresh = new GfsClient({ master: c.master.addr });
+      const fresh = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
       expect(sha(await fresh.readFile('/corrupt-me'))).toBe(sha(data));
       await fresh.close();
     }
@@ -259,7 +260,7 @@ describe('failures: a killed chunkserver, a corrupt block, a stalled server (1 M
     const victim = live[live.length - 1]!;
     victim.proc.kill('SIGSTOP');
     try {
-      const fresh = new GfsClient({ master: c.master.addr, dataCallTimeoutMs: 1_500 });
+      const fresh = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile, dataCallTimeoutMs: 1_500 });
       const started = Date.now();
       const back = await fresh.read(attr.ino, 0, attr.size);
       expect(sha(back)).toBe(sha(data));

@@ -32,7 +32,8 @@ describe('gfs up', () => {
       const addr = readFileSync(join(data, 'master.addr'), 'utf8').trim();
 
       const status = await waitFor(async () => {
-        const { stdout } = await run(process.execPath, [CLI, 'status', '--json', '--master', addr], { timeout: 20_000 });
+        const env = { ...process.env, GFS_SECRET_FILE: join(data, 'master', 'client.key') };
+        const { stdout } = await run(process.execPath, [CLI, 'status', '--json', '--master', addr], { timeout: 20_000, env });
         const s = JSON.parse(stdout);
         return s.servers.filter((v: { state: string }) => v.state === 'alive').length === 3 ? s : undefined;
       }, 'three live chunkservers in gfs status', 30_000);

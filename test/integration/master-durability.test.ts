@@ -84,7 +84,7 @@ describe('master crash loop (SIGKILL during a mixed metadata workload)', () => {
   beforeAll(async () => {
     // A small checkpoint bound, so checkpoints (and crashes during them) happen in the loop.
     c = await startProcCluster({ chunkservers: 3, masterArgs: ['--checkpoint-bytes', String(96 * 1024)] });
-    client = new GfsClient({ master: c.master.addr, masterRetryWindowMs: 60_000, masterCallTimeoutMs: 5_000 });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile, masterRetryWindowMs: 60_000, masterCallTimeoutMs: 5_000 });
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 3, '3 live chunkservers');
   });
   afterAll(async () => {
@@ -365,7 +365,7 @@ describe('restart after 100,000 files', () => {
     const t1 = performance.now();
     const p = await spawnGfs('master', ['master', '--data', data, '--port', '0', '--log-file', join(dir, 'master.log')], dir);
     const restartMs = performance.now() - t1;
-    const client = new GfsClient({ master: p.addr });
+    const client = new GfsClient({ master: p.addr, secretFile: join(data, 'client.key') });
     try {
       // The log file is written asynchronously: wait for the recovery line.
       const rec = await waitFor(

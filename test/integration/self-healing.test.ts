@@ -19,7 +19,7 @@ import type {
   GetChunksReply__Output,
   ReadReply__Output,
 } from '../../src/generated/gfs/index.js';
-import { CLI, startProcCluster, waitFor, type Proc, type ProcCluster } from '../helpers/proc-cluster.js';
+import { CLI, startProcCluster, stubChannel, waitFor, type Proc, type ProcCluster } from '../helpers/proc-cluster.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -36,11 +36,11 @@ function unary<T>(client: grpc.Client, method: string, req: object): Promise<T> 
 }
 
 function masterStub(addr: string) {
-  return new (proto().gfs.Master)(addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new (proto().gfs.Master)(addr, ...stubChannel(addr));
 }
 
 function csStub(addr: string) {
-  return new (proto().gfs.ChunkServer)(addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new (proto().gfs.ChunkServer)(addr, ...stubChannel(addr));
 }
 
 async function getChunks(master: string, ino: number, length: number): Promise<ChunkInfo__Output[]> {
@@ -62,20 +62,23 @@ async function csStatus(addr: string): Promise<ChunkServerStatusReply__Output> {
 }
 
 /** Reads a whole chunk straight from one chunkserver at a version (no client, no master). */
-function readChunk(addr: string, handle: number, version: number, length: number): Promise<Buffer> {
+function readChunk(addr: string, handle: number, version: number, length: number, token?: Buffer): Promise<Buffer> {
   const c = csStub(addr);
   return new Promise<Buffer>((res, rej) => {
     const parts: Buffer[] = [];
-    const call = c.Read({ handle, version, offset: 0, length }, { deadline: Date.now() + 10_000 });
+    const call = c.Read({ handle, version, offset: 0, length, token }, { deadline: Date.now() + 10_000 });
     call.on('data', (m: ReadReply__Output) => parts.push(m.data));
     call.on('error', (e) => rej(e));
     call.on('end', () => res(Buffer.concat(parts)));
   }).finally(() => c.close());
 }
 
+/** The client key of the cluster the CLI talks to (set by the suite that starts it). */
+let cliSecretFile: string | undefined;
+
 async function cli(args: string[], master: string): Promise<{ code: number; stdout: string }> {
   try {
-    const r = await run(process.execPath, [CLI, ...args, '--master', master], { timeout: 30_000 });
+    const r = await run(process.execPath, [CLI, ...args, '--master', master], { timeout: 30_000, env: { ...process.env, GFS_SECRET_FILE: cliSecretFile } });
     return { code: 0, stdout: r.stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -129,7 +132,7 @@ async function verifyFiles(master: string, client: GfsClient, files: Map<string,
       const want = data.subarray(idx * chunkSize, Math.min(data.length, (idx + 1) * chunkSize));
       expect(ch.replicas.length).toBeGreaterThan(0);
       for (const r of ch.replicas) {
-        const got = await readChunk(r.addr, Number(ch.handle), Number(ch.version), chunkSize);
+        const got = await readChunk(r.addr, Number(ch.handle), Number(ch.version), chunkSize, ch.token);
         if (sha(got) !== sha(want)) expect.fail(`${path} chunk ${idx} on ${r.serverId} differs`);
       }
     }
@@ -143,7 +146,7 @@ describe('SIGKILL of a chunkserver during a write workload (4 chunkservers, goal
   let client: GfsClient;
   beforeAll(async () => {
     c = await startProcCluster({ chunkservers: 4, chunkSize: MiB, heartbeatMs: 200, masterArgs: FAST });
-    client = new GfsClient({ master: c.master.addr });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 4, '4 live chunkservers');
   });
   afterAll(async () => {
@@ -233,7 +236,7 @@ describe('SIGKILL of a chunkserver during a write workload (4 chunkservers, goal
     await waitFor(async () => healthy(await client.fsck('/')), 'healthy after rebalancing', 10_000);
     // Nothing is served from a stale copy: every listed replica (the victim's included) holds
     // the current bytes at the current version, and reads through a fresh client match.
-    const fresh = new GfsClient({ master: c.master.addr });
+    const fresh = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
     try {
       await verifyFiles(c.master.addr, fresh, files, MiB);
     } finally {
@@ -255,7 +258,8 @@ describe('two of four chunkservers killed: priority, fsck, goals', () => {
       // Slow clones, two at a time, no rebalancing: the order is observable.
       masterArgs: [...FAST, '--max-clones', '2', '--clone-bytes-per-sec', String(2 * MiB), '--rebalance-moves', '0'],
     });
-    client = new GfsClient({ master: c.master.addr });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    cliSecretFile = c.clientKeyFile;
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 4, '4 live chunkservers');
   });
   afterAll(async () => {
@@ -368,7 +372,7 @@ describe('scrubber finds a corrupt block of an idle replica', () => {
       masterArgs: FAST,
       chunkserverArgs: ['--scrub-bytes-per-sec', String(64 * MiB), '--scrub-idle-ms', '500', '--scrub-pass-pause-ms', '300'],
     });
-    client = new GfsClient({ master: c.master.addr });
+    client = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
     await waitFor(async () => (await client.clusterStatus()).servers.filter((s) => s.state === 'alive').length === 4, '4 live chunkservers');
   });
   afterAll(async () => {
@@ -400,7 +404,7 @@ describe('scrubber finds a corrupt block of an idle replica', () => {
     }, 'back at 3 good replicas', 30_000, 100);
     const [now] = await getChunks(c.master.addr, attr.ino, MiB);
     expect(now!.replicas.map((r) => r.serverId)).not.toContain(victimId);
-    for (const r of now!.replicas) expect(sha(await readChunk(r.addr, handle, Number(now!.version), MiB))).toBe(sha(data));
+    for (const r of now!.replicas) expect(sha(await readChunk(r.addr, handle, Number(now!.version), MiB, now!.token))).toBe(sha(data));
     const s = await client.clusterStatus();
     expect(s.repair!.clonesSucceeded).toBeGreaterThanOrEqual(1);
   });
@@ -444,7 +448,7 @@ describe('network cut, not a crash (chunkservers in network namespaces)', () => 
     for (let i = 0; i < N; i++) {
       c.chunkservers.push(await c.addChunkserver(undefined, { prefix: ['ip', 'netns', 'exec', ns(i)], host: addr(i), master: `${gw}:${port}` }));
     }
-    client = new GfsClient({ master: `127.0.0.1:${port}` });
+    client = new GfsClient({ master: `127.0.0.1:${port}`, secretFile: c.clientKeyFile });
     await waitFor(async () => (await client!.clusterStatus()).servers.filter((s) => s.state === 'alive').length === N, `${N} live chunkservers in namespaces`);
   }, 90_000);
 

@@ -6,6 +6,7 @@ import { GfsError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { proto } from '../../src/common/proto.js';
 import { callUnary, startServer, stopServer, unaryHandler } from '../../src/common/rpc.js';
+import { clientChannel } from '../../src/common/auth.js';
 import type { MasterClient } from '../../src/generated/gfs/Master.js';
 import { type MasterHandle, startMaster } from '../../src/master/master.js';
 
@@ -53,7 +54,9 @@ describe('master over gRPC', () => {
   beforeAll(async () => {
     master = await startMaster({ port: 0, chunkSize: 64 * 1024, heartbeatMs: 100, suspectAfterMs: 500, deadAfterMs: 5_000 });
     const Ctor = proto().gfs.Master;
-    client = new Ctor(master.addr, grpc.credentials.createInsecure());
+    // Register/Heartbeat need the server credential (what a chunkserver presents).
+    const { creds, options } = clientChannel({ keys: master.keys, role: 'server' }, {});
+    client = new Ctor(master.addr, creds, options);
     for (let i = 0; i < 3; i++) {
       const s = await fakeChunkServer();
       const r = await call('Register', { serverId: '', addr: s.addr, capacity: 3_000_000, used: 300_000, chunks: [] });
