@@ -41,8 +41,18 @@ export class ChunkReader {
       size = locator.cache.size(ino) ?? 0;
     }
     if (offset >= size) return Buffer.alloc(0);
-    const out = Buffer.alloc(Math.min(length, size - offset)); // zeros: holes stay zero
-    const pieces = splitRange(offset, out.length, chunkSize, this.d.pieceBytes);
+    const n = Math.min(length, size - offset);
+    const pieces = splitRange(offset, n, chunkSize, this.d.pieceBytes);
+    if (pieces.length === 1) {
+      // A single piece gets its buffer only once the pool runs it: thousands of small reads
+      // waiting in the queue then hold no memory beyond their closures.
+      return this.d.limit(async () => {
+        const out = Buffer.alloc(n); // zeros: holes stay zero
+        await this.readPiece(ino, offset, pieces[0]!, out);
+        return out;
+      });
+    }
+    const out = Buffer.alloc(n); // zeros: holes stay zero
     await Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out))));
     return out;
   }

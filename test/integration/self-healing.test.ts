@@ -127,13 +127,24 @@ async function verifyFiles(master: string, client: GfsClient, files: Map<string,
   for (const [path, data] of files) {
     const attr = await client.getattr(path);
     expect(Number(attr.size)).toBe(data.length);
-    for (const ch of await getChunks(master, attr.ino, data.length)) {
-      const idx = Number(ch.index);
-      const want = data.subarray(idx * chunkSize, Math.min(data.length, (idx + 1) * chunkSize));
-      expect(ch.replicas.length).toBeGreaterThan(0);
-      for (const r of ch.replicas) {
-        const got = await readChunk(r.addr, Number(ch.handle), Number(ch.version), chunkSize, ch.token);
-        if (sha(got) !== sha(want)) expect.fail(`${path} chunk ${idx} on ${r.serverId} differs`);
+    // Rebalancing may still be moving chunks (and bumping the version of a chunk it freezes):
+    // a replica answering ESTALE means our view is old, so look the chunks up again, as a
+    // client would. Any other difference fails at once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const ch of await getChunks(master, attr.ino, data.length)) {
+          const idx = Number(ch.index);
+          const want = data.subarray(idx * chunkSize, Math.min(data.length, (idx + 1) * chunkSize));
+          expect(ch.replicas.length).toBeGreaterThan(0);
+          for (const r of ch.replicas) {
+            const got = await readChunk(r.addr, Number(ch.handle), Number(ch.version), chunkSize, ch.token);
+            if (sha(got) !== sha(want)) expect.fail(`${path} chunk ${idx} on ${r.serverId} differs`);
+          }
+        }
+        break;
+      } catch (err) {
+        if (attempt >= 20 || !/ESTALE/.test(String((err as Error)?.message))) throw err;
+        await new Promise((r) => setTimeout(r, 250));
       }
     }
     const back = await client.readFile(path);
