@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TokenVerifier } from '../common/chunk-token.js';
 import { GfsError } from '../common/errors.js';
-import { CHECKSUM_BLOCK, STREAM_PIECE } from '../common/limits.js';
+import { CHECKSUM_BLOCK, READ_BATCH_BYTES, READ_BATCH_MAX, STREAM_PIECE } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
 import { countBytes, serverRpcStarted } from '../common/metrics.js';
 import { callUnary, requestFields, toServiceError, unaryHandler, type ClientPool } from '../common/rpc.js';
@@ -15,6 +15,8 @@ import type {
   ApplyWriteRequest__Output,
   CloneRequest__Output,
   Empty,
+  ReadBatchReply,
+  ReadBatchRequest__Output,
   ReadReply,
   ReadRequest__Output,
   WriteReply,
@@ -227,6 +229,34 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         const data = await admission.read(() => store.read(handle, version, offset, length));
         countBytes('read', data.length);
         return { data };
+      }),
+    ),
+
+    ReadBatch: unaryHandler<ReadBatchRequest__Output, ReadBatchReply>(log, 'ReadBatch', (req) =>
+      admission.track(async () => {
+        const reads = req.reads ?? [];
+        if (reads.length > READ_BATCH_MAX) throw new GfsError('EINVAL', `ReadBatch of ${reads.length} reads: at most ${READ_BATCH_MAX}`);
+        const total = reads.reduce((n, r) => n + (Number(r.length) || 0), 0);
+        if (total > READ_BATCH_BYTES) throw new GfsError('EINVAL', `ReadBatch of ${total} bytes: at most ${READ_BATCH_BYTES}`);
+        const results = await Promise.all(
+          reads.map(async (r) => {
+            try {
+              const handle = checkHandle(r.handle);
+              const version = checkUint('version', r.version);
+              allow(r.token, 'read', handle, version);
+              const offset = checkUint('offset', r.offset);
+              const length = checkUint('length', r.length);
+              checkRange(handle, offset, 0);
+              const data = await admission.read(() => store.read(handle, version, offset, length));
+              countBytes('read', data.length);
+              return { data, errno: '', error: '' };
+            } catch (err) {
+              const e = err instanceof GfsError ? err : new GfsError('EIO', String((err as Error)?.message ?? err));
+              return { data: Buffer.alloc(0), errno: e.code, error: e.message };
+            }
+          }),
+        );
+        return { results };
       }),
     ),
 

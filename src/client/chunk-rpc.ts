@@ -1,17 +1,27 @@
 // Data-plane calls to one chunkserver: streamed read, streamed push, ordered write, sync.
 // Each takes a deadline scaled by the bytes it moves; none can wait forever.
 import * as grpc from '@grpc/grpc-js';
-import { fromServiceError, GfsError } from '../common/errors.js';
+import { fromServiceError, GfsError, isErrnoName } from '../common/errors.js';
 import { callUnary, ClientPool } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
-import { STREAM_PIECE } from '../common/limits.js';
+import { READ_BATCH_BYTES, READ_BATCH_MAX, STREAM_PIECE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
-import type { ReadRequest, ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
+import type { ReadBatchReply__Output, ReadBatchRequest, ReadRequest, ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
 import { DATA_CALL_MS_PER_MIB } from './options.js';
 import type { ClientSecurity } from '../common/auth.js';
 
+/** Small reads sent one by one to a server before further ones are coalesced into ReadBatch. */
+const DIRECT_READS_PER_SERVER = 4;
+
+interface PendingRead {
+  req: ReadRequest;
+  resolve(data: Buffer): void;
+  reject(err: unknown): void;
+}
+
 export class ChunkRpc {
+  private readonly smallReads = new Map<string, { inflight: number; waiting: PendingRead[] }>();
   readonly pool: ClientPool<ChunkServerClient>;
 
   constructor(
@@ -37,13 +47,11 @@ export class ChunkRpc {
   private readRaw(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
     const client = this.pool.get(addr);
     if (length <= STREAM_PIECE) {
-      return callUnary<ReadRequest, ReadReply__Output>(client, client.ReadSmall, { handle, version, offset, length, token }, this.timeoutFor(length), `read chunk ${handle} from ${addr}`).then(
-        ({ data }) => {
-          if (data.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
-          data.copy(into, at);
-          return data.length;
-        },
-      );
+      return this.readSmall(addr, { handle, version, offset, length, token }).then((data) => {
+        if (data.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
+        data.copy(into, at);
+        return data.length;
+      });
     }
     return new Promise<number>((resolve, reject) => {
       let got = 0;
@@ -68,6 +76,58 @@ export class ChunkRpc {
         if (!failed) resolve(got);
       });
     });
+  }
+
+  /**
+   * One small read. The first few in flight to a server go as single ReadSmall calls; beyond
+   * that they wait (bounded: each in-flight call has a deadline) and leave together as one
+   * ReadBatch when a call returns, so thousands of reads in flight cost far fewer RPCs.
+   */
+  private readSmall(addr: string, req: ReadRequest): Promise<Buffer> {
+    let q = this.smallReads.get(addr);
+    if (!q) this.smallReads.set(addr, (q = { inflight: 0, waiting: [] }));
+    if (q.inflight < DIRECT_READS_PER_SERVER) {
+      q.inflight++;
+      const client = this.pool.get(addr);
+      return callUnary<ReadRequest, ReadReply__Output>(client, client.ReadSmall, req, this.timeoutFor(Number(req.length)), `read chunk ${req.handle} from ${addr}`)
+        .then((r) => r.data)
+        .finally(() => this.done(addr));
+    }
+    return new Promise<Buffer>((resolve, reject) => q.waiting.push({ req, resolve, reject }));
+  }
+
+  private done(addr: string): void {
+    const q = this.smallReads.get(addr)!;
+    q.inflight--;
+    while (q.inflight < DIRECT_READS_PER_SERVER && q.waiting.length > 0) {
+      const batch: PendingRead[] = [];
+      let bytes = 0;
+      while (q.waiting.length > 0 && batch.length < READ_BATCH_MAX && bytes + Number(q.waiting[0]!.req.length) <= READ_BATCH_BYTES) {
+        const r = q.waiting.shift()!;
+        bytes += Number(r.req.length);
+        batch.push(r);
+      }
+      q.inflight++;
+      this.readBatch(addr, batch, bytes).finally(() => this.done(addr));
+    }
+    if (q.inflight === 0 && q.waiting.length === 0) this.smallReads.delete(addr);
+  }
+
+  private async readBatch(addr: string, batch: PendingRead[], bytes: number): Promise<void> {
+    const client = this.pool.get(addr);
+    try {
+      const reply = await this.stats.time('chunk.ReadBatch', () =>
+        callUnary<ReadBatchRequest, ReadBatchReply__Output>(client, client.ReadBatch, { reads: batch.map((b) => b.req) }, this.timeoutFor(bytes), `read ${batch.length} chunk pieces from ${addr}`),
+      );
+      batch.forEach((b, i) => {
+        const r = reply.results[i];
+        if (!r) b.reject(new GfsError('EIO', `chunkserver ${addr} answered ${reply.results.length} of ${batch.length} batched reads`));
+        else if (r.errno) b.reject(new GfsError(isErrnoName(r.errno) ? r.errno : 'EIO', r.error || r.errno));
+        else b.resolve(r.data);
+      });
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
   }
 
   /** Streams `data` to chain[0], which forwards it along chain[1..] while receiving. */

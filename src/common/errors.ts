@@ -100,6 +100,10 @@ export class GfsError extends Error {
   }
 }
 
+export function isErrnoName(name: string): name is ErrnoName {
+  return Object.prototype.hasOwnProperty.call(GRPC_STATUS_OF, name);
+}
+
 export function errnoNumber(code: string): number {
   const n = (osConstants.errno as Record<string, number>)[code];
   return n ?? osConstants.errno.EIO;

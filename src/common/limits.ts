@@ -21,3 +21,6 @@ export const INLINE_WRITE_MAX = 256 * KiB;
 export const MAX_FILE_SIZE = 2 ** 50;
 /** A chunk handle or inode above this cannot be ours (see proto: longs as numbers). */
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
+/** Reads coalesced into one ReadBatch call at most, and their total bytes. */
+export const READ_BATCH_MAX = 128;
+export const READ_BATCH_BYTES = 8 * MiB;

@@ -73,6 +73,21 @@ describe('cluster core (64 MiB chunks)', () => {
     }
   });
 
+  it('thousands of small reads in flight are coalesced into ReadBatch calls and all return the right bytes', async () => {
+    const data = randomBytes(8 * MiB);
+    const attr = await client.writeFile('/many-small.bin', data);
+    const reader = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    const offsets = Array.from({ length: 3000 }, (_, i) => ((i * 7919) % (8 * MiB - 4096)));
+    const got = await Promise.all(offsets.map((o) => reader.read(attr.ino, o, 4096)));
+    got.forEach((b, i) => {
+      if (!b.equals(data.subarray(offsets[i]!, offsets[i]! + 4096))) expect.fail(`read ${i} at ${offsets[i]} differs`);
+    });
+    const stats = reader.stats.snapshot();
+    expect(stats['chunk.ReadBatch']?.count ?? 0).toBeGreaterThan(0);
+    expect(stats['chunk.ReadBatch']?.errors ?? 0).toBe(0);
+    await reader.close();
+  });
+
   it('reads past end of file return nothing, and a range crossing EOF is short', async () => {
     const attr = await client.writeFile('/small.txt', Buffer.from('hello world'));
     expect((await client.read(attr.ino, 100, 10)).length).toBe(0);
