@@ -61,8 +61,11 @@ export function parsePrometheus(text: string): Sample[] {
       }
     }
     const raw = m[4]!;
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw);
-    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`line ${i + 1}: bad value ${raw}`);
+    // Prometheus parses values with Go's ParseFloat, which takes NaN and Inf in any case;
+    // prom-client writes "Nan" (e.g. event-loop lag mean before its first sample).
+    const isNan = /^nan$/i.test(raw);
+    const value = /^\+?inf$/i.test(raw) ? Infinity : /^-inf$/i.test(raw) ? -Infinity : isNan ? NaN : Number(raw);
+    if (Number.isNaN(value) && !isNan) throw new Error(`line ${i + 1}: bad value ${raw}: ${line}`);
     out.push({ name: m[1]!, labels, value });
   }
   return out;
