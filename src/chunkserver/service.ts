@@ -129,6 +129,19 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
     }
   }
 
+  /** One unary read (ReadSmall, or an item of ReadBatch): checks, token, checksummed read. */
+  async function readOne(r: ReadRequest__Output): Promise<Buffer> {
+    const handle = checkHandle(r.handle);
+    const version = checkUint('version', r.version);
+    allow(r.token, 'read', handle, version);
+    const offset = checkUint('offset', r.offset);
+    const length = checkUint('length', r.length);
+    checkRange(handle, offset, 0);
+    const data = await admission.read(() => store.read(handle, version, offset, length));
+    countBytes('read', data.length);
+    return data;
+  }
+
   return {
     PushData: pushDataHandler(deps),
 
@@ -219,16 +232,8 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
 
     ReadSmall: unaryHandler<ReadRequest__Output, ReadReply>(log, 'ReadSmall', (req) =>
       admission.track(async () => {
-        const handle = checkHandle(req.handle);
-        const version = checkUint('version', req.version);
-        allow(req.token, 'read', handle, version);
-        const offset = checkUint('offset', req.offset);
-        const length = checkUint('length', req.length);
-        checkRange(handle, offset, 0);
-        if (length > STREAM_PIECE) throw new GfsError('EINVAL', `ReadSmall of ${length} bytes: at most ${STREAM_PIECE}, use Read`);
-        const data = await admission.read(() => store.read(handle, version, offset, length));
-        countBytes('read', data.length);
-        return { data };
+        if (Number(req.length) > STREAM_PIECE) throw new GfsError('EINVAL', `ReadSmall of ${req.length} bytes: at most ${STREAM_PIECE}, use Read`);
+        return { data: await readOne(req) };
       }),
     ),
 
@@ -241,15 +246,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         const results = await Promise.all(
           reads.map(async (r) => {
             try {
-              const handle = checkHandle(r.handle);
-              const version = checkUint('version', r.version);
-              allow(r.token, 'read', handle, version);
-              const offset = checkUint('offset', r.offset);
-              const length = checkUint('length', r.length);
-              checkRange(handle, offset, 0);
-              const data = await admission.read(() => store.read(handle, version, offset, length));
-              countBytes('read', data.length);
-              return { data, errno: '', error: '' };
+              return { data: await readOne(r), errno: '', error: '' };
             } catch (err) {
               const e = err instanceof GfsError ? err : new GfsError('EIO', String((err as Error)?.message ?? err));
               return { data: Buffer.alloc(0), errno: e.code, error: e.message };
