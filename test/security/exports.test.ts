@@ -12,7 +12,9 @@ import { sh, shOk, startMount, startTestCluster, type TestCluster, type TestMoun
 
 const canMount = process.getuid?.() === 0;
 
-describe.skipIf(!canMount)('exports through the mount', () => {
+// Root and FUSE are required (CI is root): a missing prerequisite fails loudly, never skips.
+describe('exports through the mount', () => {
+  it('runs as root, where FUSE mounts work', () => expect(canMount, 'these tests need root and /dev/fuse').toBe(true));
   // All processes share one machine, so the rules tell clients apart by address family: the
   // mounts reach the master over IPv6 loopback (::1), the test's own client and the
   // chunkservers over IPv4 (127.0.0.1, which a dual-stack socket sees as ::ffff:127.0.0.1).
