@@ -86,6 +86,21 @@ export function randomOffsets(n: number, size: number, readBytes: number): numbe
 }
 
 /** The same random reads one at a time, then all in flight at once, through a fresh client. */
+/**
+ * One timed small read for the experiments: its latency in ms, and whether it failed (an
+ * error, or a short answer inside the file).
+ */
+export async function timedRead(reader: GfsClient, ino: number, off: number, bytes: number): Promise<{ ms: number; failed: boolean }> {
+  const s = performance.now();
+  let failed = false;
+  try {
+    failed = (await reader.read(ino, off, bytes)).length !== bytes;
+  } catch {
+    failed = true;
+  }
+  return { ms: performance.now() - s, failed };
+}
+
 export async function dispatchExperiment(conn: ClientOptions, f: TestFile, reads: number, readBytes: number): Promise<DispatchResult> {
   const reader = new GfsClient(conn);
   try {
@@ -95,14 +110,9 @@ export async function dispatchExperiment(conn: ClientOptions, f: TestFile, reads
     let serialErrors = 0;
     let t = performance.now();
     for (const off of offsets) {
-      const s = performance.now();
-      try {
-        const b = await reader.read(f.ino, off, readBytes);
-        if (b.length !== readBytes) serialErrors++;
-      } catch {
-        serialErrors++;
-      }
-      serialLat.push(performance.now() - s);
+      const r = await timedRead(reader, f.ino, off, readBytes);
+      if (r.failed) serialErrors++;
+      serialLat.push(r.ms);
     }
     const serialSec = (performance.now() - t) / 1000;
 
@@ -118,14 +128,9 @@ export async function dispatchExperiment(conn: ClientOptions, f: TestFile, reads
     t = performance.now();
     await Promise.all(
       offsets.map(async (off) => {
-        const s = performance.now();
-        try {
-          const b = await reader.read(f.ino, off, readBytes);
-          if (b.length !== readBytes) errors++;
-        } catch {
-          errors++;
-        }
-        parLat.push(performance.now() - s);
+        const r = await timedRead(reader, f.ino, off, readBytes);
+        if (r.failed) errors++;
+        parLat.push(r.ms);
       }),
     );
     const parSec = (performance.now() - t) / 1000;

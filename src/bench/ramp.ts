@@ -2,7 +2,7 @@
 // reads in flight for a fixed time and report reads/s and mean/p99 latency per step. Shows
 // where throughput stops growing and latency starts paying for queueing.
 import { GfsClient, type ClientOptions } from '../client/client.js';
-import type { TestFile } from './client-bench.js';
+import { timedRead, type TestFile } from './client-bench.js';
 import { summarize } from './stats.js';
 
 export interface RampStep {
@@ -34,15 +34,9 @@ export async function rampExperiment(conn: ClientOptions, f: TestFile, levels: n
       const deadline = t0 + stepMs;
       const worker = async () => {
         while (performance.now() < deadline) {
-          const off = Math.floor(Math.random() * slots) * 4096;
-          const s = performance.now();
-          try {
-            const b = await reader.read(f.ino, off, readBytes);
-            if (b.length !== readBytes) errors++;
-          } catch {
-            errors++;
-          }
-          lat.push(performance.now() - s);
+          const r = await timedRead(reader, f.ino, Math.floor(Math.random() * slots) * 4096, readBytes);
+          if (r.failed) errors++;
+          lat.push(r.ms);
         }
       };
       await Promise.all(Array.from({ length: c }, worker));
