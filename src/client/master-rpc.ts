@@ -1,5 +1,6 @@
 // Calls to the master with a deadline each, retried with backoff while the master is
-// unreachable (a restart), bounded by a retry window so nothing waits forever.
+// unreachable (a restart), bounded by a retry window so nothing waits forever. Calls travel
+// over one session stream (common/session-client.ts) unless the session is turned off.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
@@ -11,12 +12,14 @@ import * as grpc from '@grpc/grpc-js';
 import type { MasterClient } from '../generated/gfs/Master.js';
 import type { ResolvedClientOptions } from './options.js';
 import { clientChannel, type ClientSecurity } from '../common/auth.js';
+import { CallSession, type SessionStream } from '../common/session-client.js';
 
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_DELAY_MS = 1_000;
 
 export class MasterRpc {
   private readonly client: MasterClient;
+  private readonly session: CallSession | undefined;
 
   constructor(
     private readonly opts: ResolvedClientOptions,
@@ -26,6 +29,7 @@ export class MasterRpc {
     const Ctor = proto().gfs.Master;
     const { creds, options } = clientChannel(security, CHANNEL_OPTIONS);
     this.client = new Ctor(opts.master, creds, options);
+    if (opts.masterSession) this.session = new CallSession(() => this.client.Session() as unknown as SessionStream, Ctor.service);
   }
 
   /**
@@ -35,7 +39,11 @@ export class MasterRpc {
   call<Req, Res>(method: keyof MasterClient & string, req: Req, idempotent: boolean): Promise<Res> {
     const fn = (this.client as unknown as Record<string, unknown>)[method] as Parameters<typeof callUnary<Req, Res>>[1];
     if (typeof fn !== 'function') throw new GfsError('ENOSYS', `master has no method ${method}`);
-    const once = () => callUnary<Req, Res>(this.client, fn, req, this.opts.masterCallTimeoutMs, `master ${method}`);
+    const context = `master ${method}`;
+    const timeout = this.opts.masterCallTimeoutMs;
+    const once = this.session
+      ? () => this.session!.call<Req, Res>(method, req, timeout, context)
+      : () => callUnary<Req, Res>(this.client, fn, req, timeout, context);
     return retry(
       () => (this.stats ? this.stats.time(`master.${method}`, once) : once()),
       {
@@ -54,6 +62,7 @@ export class MasterRpc {
   }
 
   close(): void {
+    this.session?.close();
     this.client.close();
   }
 }

@@ -109,16 +109,19 @@ export function errnoNumber(code: string): number {
   return n ?? osConstants.errno.EIO;
 }
 
+/** A GfsError from a call's status: gRPC code, its details and the errno name the server sent. */
+export function fromStatus(grpcCode: GrpcStatus, details: string | undefined, sentErrno: unknown, context?: string): GfsError {
+  const code = (typeof sentErrno === 'string' && sentErrno in GRPC_STATUS_OF ? sentErrno : undefined) as ErrnoName | undefined;
+  const text = (details || 'unknown error').replace(/^[A-Z0-9]+: /, '');
+  return new GfsError(code ?? ERRNO_OF_STATUS[grpcCode] ?? 'EIO', context ? `${context}: ${text}` : text, grpcCode);
+}
+
 /** Rebuild a GfsError from whatever a gRPC call failed with. */
 export function fromServiceError(err: unknown, context?: string): GfsError {
   if (err instanceof GfsError) return err;
   const e = err as Partial<ServiceError> & { message?: string };
   if (typeof e?.code === 'number') {
-    const grpcCode = e.code as GrpcStatus;
-    const sent = e.metadata?.get(ERRNO_METADATA_KEY)?.[0];
-    const code = (typeof sent === 'string' && sent in GRPC_STATUS_OF ? sent : undefined) as ErrnoName | undefined;
-    const details = (e.details ?? e.message ?? 'unknown error').replace(/^[A-Z0-9]+: /, '');
-    return new GfsError(code ?? ERRNO_OF_STATUS[grpcCode] ?? 'EIO', context ? `${context}: ${details}` : details, grpcCode);
+    return fromStatus(e.code as GrpcStatus, e.details ?? e.message, e.metadata?.get(ERRNO_METADATA_KEY)?.[0], context);
   }
   const message = e?.message ?? String(err);
   return new GfsError('EIO', context ? `${context}: ${message}` : message, GrpcStatus.INTERNAL);

@@ -1,6 +1,7 @@
 // Channel and server options shared by every gfs process. Large HTTP/2 flow-control windows
 // are what lets grpc-js streams carry data at >1 GB/s on loopback (shared/bench/LIMITS.md).
 import http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES, MiB } from './limits.js';
 
@@ -46,6 +47,9 @@ export function enlargeServerWindows(): void {
   const patchedCreate = ((options: http2.ServerOptions, ...rest: unknown[]) => {
     const settings = { ...(options?.settings ?? {}), initialWindowSize: FLOW_CONTROL_WINDOW };
     const server = (original as (...a: unknown[]) => http2.Http2Server)({ ...options, settings }, ...rest);
+    // Replies are small frames written one after another (a session stream answers many calls):
+    // with Nagle's algorithm on, the second waits for the peer's delayed ACK of the first.
+    server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     server.on('session', (session: http2.ServerHttp2Session) => {
       session.once('localSettings', () => {
         try {

@@ -27,7 +27,7 @@ import { roleOf } from '../common/auth.js';
 import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { splitPath } from '../common/paths.js';
-import type { MasterHandlers } from '../generated/gfs/Master.js';
+import type { UnaryMasterHandlers } from './service.js';
 import type { MasterCore } from './core.js';
 import { isDir } from './inode.js';
 
@@ -189,7 +189,7 @@ const erofs = (what: string) => new GfsError('EROFS', `${what}: read-only export
  * Wraps the master's handlers with the export rules: picks the rule of the caller's address,
  * refuses mutations on read-only exports, squashes creds, and maps paths into the subtree.
  */
-export function exportGuard(core: MasterCore, handlers: MasterHandlers, rules: ExportRule[], log: Logger): MasterHandlers {
+export function exportGuard(core: MasterCore, handlers: UnaryMasterHandlers, rules: ExportRule[], log: Logger): UnaryMasterHandlers {
   const seen = new Map<ExportRule, LRUCache<number, true>>();
   const seenOf = (r: ExportRule) => {
     let s = seen.get(r);
@@ -266,5 +266,5 @@ export function exportGuard(core: MasterCore, handlers: MasterHandlers, rules: E
       });
     };
   }
-  return out as unknown as MasterHandlers;
+  return out as unknown as UnaryMasterHandlers;
 }

@@ -11,6 +11,8 @@ import { loadOrCreateSecret, SECRET_FILE, serverKeys, type ClusterKeys } from '.
 import type { Logger } from '../common/logger.js';
 import { proto } from '../common/proto.js';
 import type { MasterHandlers } from '../generated/gfs/Master.js';
+import { sessionHandler } from '../common/session-server.js';
+import type { UnaryMasterHandlers } from './service.js';
 import { GrpcChunkServerCalls } from './chunkserver-calls.js';
 import type { MasterCore } from './core.js';
 import { type ExportRule, exportGuard, loadExports } from './exports.js';
@@ -47,7 +49,7 @@ export interface MasterSecurity {
   calls: GrpcChunkServerCalls;
   credentials: grpc.ServerCredentials;
   /** Sets up token signing on `core` and wraps its handlers (exports, then authentication). */
-  handlers(core: MasterCore, handlers: MasterHandlers): MasterHandlers;
+  handlers(core: MasterCore, handlers: UnaryMasterHandlers): MasterHandlers;
 }
 
 export function masterSecurity(opts: MasterSecurityOptions & { dataDir?: string }, log: Logger): MasterSecurity {
@@ -87,7 +89,14 @@ export function masterSecurity(opts: MasterSecurityOptions & { dataDir?: string 
     handlers(core, handlers) {
       if (opts.tokens !== false) signer = core.tokens = new TokenSigner(keys.tokenKey!);
       const guarded = rules ? exportGuard(core, handlers, rules, log) : handlers;
-      return secureService(proto().gfs.Master.service, guarded, { keys, serverOnly: new Set(['Register', 'Heartbeat']), service: 'master', log });
+      // Session calls go through the same guarded handlers as unary calls: every call of a
+      // session is authenticated, bounded and checked against the exports like any other.
+      const def = proto().gfs.Master.service;
+      const table: Record<string, unknown> = {};
+      const all: MasterHandlers = { ...guarded, Session: sessionHandler(def, table, log) };
+      const secured = secureService(def, all, { keys, serverOnly: new Set(['Register', 'Heartbeat']), service: 'master', log });
+      Object.assign(table, secured);
+      return secured;
     },
   };
 }
