@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../common/logger.js';
 import { startMaster } from '../master/master.js';
+import { SYNC_MODES, type SyncMode } from '../master/oplog.js';
 import { startChunkserver } from '../chunkserver/chunkserver.js';
 import { setMetricsEnabled } from '../common/metrics.js';
 import { announceHttp, announceListening } from './ready-line.js';
@@ -49,6 +50,9 @@ export interface ChunkserverFlags extends CommonDaemonFlags, SecurityFlags {
   data: string;
   master: string;
   advertise?: string;
+  /** false with --no-data-port. */
+  dataPort?: string | false;
+  advertiseData?: string;
   heartbeatMs?: string;
   scrubBytesPerSec?: string;
   scrubIdleMs?: string;
@@ -70,9 +74,9 @@ function fractionFlag(name: string, value: string | undefined): number | undefin
   return n;
 }
 
-function syncModeFlag(v: string | undefined): 'group' | 'each' | undefined {
-  if (v === undefined || v === 'group' || v === 'each') return v;
-  throw new Error(`--sync-mode must be "group" or "each", got "${v}"`);
+function syncModeFlag(v: string | undefined): SyncMode | undefined {
+  if (v === undefined || (SYNC_MODES as readonly string[]).includes(v)) return v as SyncMode | undefined;
+  throw new Error(`--sync-mode must be one of ${SYNC_MODES.join(', ')}, got "${v}"`);
 }
 
 export async function runMaster(f: MasterFlags): Promise<void> {
@@ -125,6 +129,8 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
     host: f.host,
     port: intFlag('port', f.port) ?? 0,
     advertise: f.advertise,
+    dataPort: f.dataPort === false ? false : (intFlag('data-port', f.dataPort) ?? 0),
+    advertiseData: f.advertiseData,
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
     scrubBytesPerSec: intFlag('scrub-bytes-per-sec', f.scrubBytesPerSec),
     scrubIdleMs: intFlag('scrub-idle-ms', f.scrubIdleMs),

@@ -24,6 +24,12 @@ export interface MasterConfig {
 
 export type MutationListener = (m: Mutation) => void;
 
+/**
+ * Ids reserved per reserveIds record (background sync mode). A new reservation is logged when
+ * fewer than half of the reserved ids are left, so replies seldom wait for it to be durable.
+ */
+export const ID_RESERVE_BLOCK = 65_536;
+
 export class MasterCore {
   readonly state: MasterState;
   readonly registry: ServerRegistry;
@@ -39,6 +45,8 @@ export class MasterCore {
   private readonly listeners: MutationListener[] = [];
   private journal: Journal | undefined;
   private reportsDueUntil = 0;
+  /** Ids below these are covered by a durable reserveIds record. */
+  private readonly safeIds = { ino: 0, handle: 0 };
 
   constructor(
     readonly cfg: MasterConfig,
@@ -68,7 +76,7 @@ export class MasterCore {
   /**
    * The one way persistent state changes. Synchronous: no interleaving inside a mutation. With
    * a journal, the record is appended to the operation log; callers answer only after
-   * `durable()`. Once the log has failed, every mutation is refused with EIO.
+   * `committed()`. Once the log has failed, every mutation is refused with EIO.
    */
   mutate(m: Mutation): void {
     const failed = this.journal?.failed;
@@ -76,11 +84,48 @@ export class MasterCore {
     this.state.apply(m);
     this.journal?.append(m);
     for (const l of this.listeners) l(m);
+    if (this.journal?.syncMode === 'background' && m.op !== 'reserveIds') this.reserveIdsAhead();
   }
 
   /** Sends every further mutation to `journal` (the operation log of the data directory). */
   attachJournal(journal: Journal): void {
     this.journal = journal;
+    // What recovery loaded is on disk (recovery syncs the last segment).
+    this.safeIds.ino = this.state.reserved.ino;
+    this.safeIds.handle = this.state.reserved.handle;
+  }
+
+  /**
+   * Background mode acknowledges records before they are durable, so a power cut can take back
+   * ids already handed out; reserving them durably ahead means a restart never hands them out
+   * again (MasterState.skipReserved).
+   */
+  private reserveIdsAhead(): void {
+    const r = this.state.reserved;
+    const ino = this.ns.nextIno;
+    const handle = this.chunks.nextHandle;
+    if (ino + ID_RESERVE_BLOCK / 2 <= r.ino && handle + ID_RESERVE_BLOCK / 2 <= r.handle) return;
+    const rec: Mutation = { op: 'reserveIds', ino: Math.max(r.ino, ino + ID_RESERVE_BLOCK), handle: Math.max(r.handle, handle + ID_RESERVE_BLOCK) };
+    this.mutate(rec);
+    this.journal!.durable().then(
+      () => {
+        this.safeIds.ino = Math.max(this.safeIds.ino, rec.ino);
+        this.safeIds.handle = Math.max(this.safeIds.handle, rec.handle);
+      },
+      () => undefined, // the log failed: every later mutation is refused anyway
+    );
+  }
+
+  /**
+   * Resolves when every mutation applied so far may be acknowledged: durable in group and each
+   * mode; written to the log in background mode (durable too while an id handed out is not yet
+   * covered by a durable reservation).
+   */
+  committed(): Promise<void> {
+    const j = this.journal;
+    if (!j) return Promise.resolve();
+    if (j.syncMode === 'background' && (this.ns.nextIno > this.safeIds.ino || this.chunks.nextHandle > this.safeIds.handle)) return j.durable();
+    return j.committed();
   }
 
   /**

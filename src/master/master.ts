@@ -7,7 +7,7 @@ import { proto } from '../common/proto.js';
 import { startServer, stopServer } from '../common/rpc.js';
 import { MasterCore, type MasterConfig } from './core.js';
 import type { RepairOptions } from './replication-scheduler.js';
-import type { SyncMode } from './oplog.js';
+import { SYNC_MODES, type SyncMode } from './oplog.js';
 import { freeOrphans } from './recovery.js';
 import { startMasterHttp, type MasterHttp } from './http.js';
 import { masterHandlers } from './service.js';
@@ -23,7 +23,11 @@ export const MAX_REPLICATION = 16;
 export interface MasterOptions extends MasterSecurityOptions {
   /** Operation log + checkpoints go here (created); without it the master is in-memory only. */
   dataDir?: string;
-  /** 'group' (default): concurrent mutations share fsyncs; 'each': one fsync per mutation. */
+  /**
+   * When replies may go out (oplog.ts SyncMode): 'background' (default) once the change is
+   * written to the log, with fdatasyncs right behind; 'group' after a shared fdatasync;
+   * 'each' after one fdatasync per change.
+   */
   syncMode?: SyncMode;
   /** Checkpoint when the log segment passes this many bytes; default CHECKPOINT_LOG_BYTES (64 MiB). */
   checkpointLogBytes?: number;
@@ -83,8 +87,8 @@ export function masterConfig(opts: MasterOptions): MasterConfig & { host: string
   const heartbeatMs = int('heartbeatMs', opts.heartbeatMs, HEARTBEAT_MS, 10, 3_600_000);
   const suspectAfterMs = int('suspectAfterMs', opts.suspectAfterMs, 3 * heartbeatMs, heartbeatMs, 86_400_000);
   const deadAfterMs = int('deadAfterMs', opts.deadAfterMs, 10 * heartbeatMs, suspectAfterMs + 1, 86_400_000);
-  if (opts.syncMode !== undefined && opts.syncMode !== 'group' && opts.syncMode !== 'each') {
-    throw bad(`syncMode must be "group" or "each", got ${String(opts.syncMode)}`);
+  if (opts.syncMode !== undefined && !SYNC_MODES.includes(opts.syncMode)) {
+    throw bad(`syncMode must be one of ${SYNC_MODES.join(', ')}, got ${String(opts.syncMode)}`);
   }
   int('checkpointLogBytes', opts.checkpointLogBytes, CHECKPOINT_LOG_BYTES, 4096, 2 ** 40);
   const repair = opts.repair ? Object.fromEntries(Object.entries(opts.repair).filter(([, v]) => v !== undefined)) : undefined;
@@ -104,7 +108,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       chunkSize: cfg.chunkSize,
       chunkSizeExplicit: opts.chunkSize !== undefined,
       replication: cfg.replication,
-      syncMode: opts.syncMode,
+      syncMode: opts.syncMode ?? 'background',
       checkpointLogBytes: opts.checkpointLogBytes,
       log,
     });

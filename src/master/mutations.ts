@@ -62,7 +62,12 @@ export type Mutation =
   | { op: 'allocChunk'; ino: number; index: number; handle: number; version: number }
   | { op: 'setVersion'; handle: number; version: number }
   /** Replication goal of these inodes (SetGoal; recursive = many inodes in one record). */
-  | { op: 'setGoal'; inos: number[]; goal: number };
+  | { op: 'setGoal'; inos: number[]; goal: number }
+  /**
+   * Inode numbers below `ino` and chunk handles below `handle` may be in use (background sync
+   * mode hands out ids before their records are durable): a restart never reuses them.
+   */
+  | { op: 'reserveIds'; ino: number; handle: number };
 
 export type MutationOp = Mutation['op'];
 
@@ -76,6 +81,8 @@ export class CorruptMutation extends Error {
 export class MasterState {
   readonly ns: Namespace;
   readonly chunks = new ChunkTable();
+  /** Ids reserved by reserveIds records (persistent; see skipReserved). */
+  readonly reserved = { ino: 0, handle: 0 };
 
   constructor(rootTime: Time, goal: number) {
     this.ns = new Namespace(rootTime, goal);
@@ -198,6 +205,11 @@ export class MasterState {
         chunk.version = m.version;
         return;
       }
+      case 'reserveIds': {
+        this.reserved.ino = Math.max(this.reserved.ino, m.ino);
+        this.reserved.handle = Math.max(this.reserved.handle, m.handle);
+        return;
+      }
       case 'setGoal': {
         if (!Number.isSafeInteger(m.goal) || m.goal < 1) throw new CorruptMutation(m, `bad goal ${m.goal}`);
         const inodes = m.inos.map((ino) => this.inode(m, ino));
@@ -209,6 +221,12 @@ export class MasterState {
         throw new Error(`unknown mutation ${(never as { op: string }).op}`);
       }
     }
+  }
+
+  /** After recovery: new ids start past every reserved one (their records may have been lost). */
+  skipReserved(): void {
+    this.ns.nextIno = Math.max(this.ns.nextIno, this.reserved.ino);
+    this.chunks.nextHandle = Math.max(this.chunks.nextHandle, this.reserved.handle);
   }
 
   private rename(m: Extract<Mutation, { op: 'rename' }>): void {

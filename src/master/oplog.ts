@@ -1,7 +1,8 @@
-// The operation log: every mutation record is appended to the current log segment and made
-// durable (fdatasync) before its caller is answered. Concurrent mutations share fsyncs (group
-// commit): while one write+fdatasync runs, new records collect in memory and the next
-// write+fdatasync covers them all.
+// The operation log: every mutation record is appended to the current log segment before its
+// caller is answered, and made durable (fdatasync) either before the answer (group and each
+// mode) or right behind it (background mode, see SyncMode). Concurrent mutations share writes
+// and fsyncs (group commit): while one write or fdatasync runs, new records collect in memory
+// and the next one covers them all.
 //
 // On-disk format of a segment `oplog-<seq, 20 digits>.log` (all integers little-endian):
 //   header (32 bytes): magic "GFSOPLOG" | u32 format (1) | u32 0 | u64 seq | u32 crc32(bytes 0..23) | u32 0
@@ -21,7 +22,14 @@ export const RECORD_HEADER_BYTES = 8;
 /** Largest record payload accepted (a record is one mutation: names, an xattr value). */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
-export type SyncMode = 'group' | 'each';
+/**
+ * When a reply may go out: 'group' after the fdatasync covering its record (concurrent records
+ * share one), 'each' after a fdatasync of its own, 'background' once the record is written to
+ * the log file (it survives a crash of the master process) while fdatasyncs run back to back
+ * behind the writes; a client's fsync waits for them (durable()).
+ */
+export type SyncMode = 'group' | 'each' | 'background';
+export const SYNC_MODES: readonly SyncMode[] = ['background', 'group', 'each'];
 
 // ------------------------------------------------------------------------------- CRC32
 
@@ -192,6 +200,12 @@ export interface OpLogOptions {
   log?: Logger;
 }
 
+/**
+ * Records written but not yet fdatasynced, at most (background mode): past this, new records
+ * are acknowledged only once durable, so the loss a power cut can cause stays bounded.
+ */
+export const UNSYNCED_RECORDS_MAX = 16_384;
+
 export class OpLog {
   readonly syncMode: SyncMode;
   readonly stats: OpLogStats = { records: 0, bytes: 0, writes: 0, syncs: 0, segments: 1 };
@@ -199,9 +213,16 @@ export class OpLog {
   private readonly log: Logger | undefined;
   private queue: Item[] = [];
   private appended = 0;
+  /** Records handed to write(2) and returned from it: they survive a crash of this process. */
+  private writtenUpto = 0;
+  /** Records covered by a finished fdatasync: they survive a power cut. */
   private synced = 0;
-  private waiters: Waiter[] = [];
+  private writtenWaiters: Waiter[] = [];
+  private durableWaiters: Waiter[] = [];
   private flushing = false;
+  /** The background fdatasync in progress (background mode). */
+  private syncing: Promise<void> | undefined;
+  private rolling = false;
   private failure: GfsError | undefined;
   private pos = LOG_HEADER_BYTES;
   private closed = false;
@@ -227,7 +248,7 @@ export class OpLog {
     return this.failure;
   }
 
-  /** Queues one record; durable() covers it from now on. */
+  /** Queues one record; written() and durable() cover it from now on. */
   append(payload: Buffer): void {
     if (this.failure) throw this.failure;
     if (this.closed) throw new GfsError('EIO', 'operation log is closed');
@@ -253,16 +274,38 @@ export class OpLog {
 
   /** Resolves when every record appended so far is on disk; rejects with EIO if it never will be. */
   durable(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.synced >= this.appended) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ upto: this.appended, resolve, reject }));
+    return this.waitFor(this.synced, this.durableWaiters);
   }
 
-  /** Writes what is queued, then closes the segment. Idempotent. */
+  /**
+   * Resolves when every record appended so far has been written to the log file (it survives
+   * a crash of this process); in group and each mode that is when it is durable.
+   */
+  written(): Promise<void> {
+    return this.waitFor(this.writtenUpto, this.writtenWaiters);
+  }
+
+  /**
+   * What a reply waits for: durable() in group and each mode; written() in background mode,
+   * unless more than UNSYNCED_RECORDS_MAX records wait for their fdatasync.
+   */
+  committed(): Promise<void> {
+    if (this.syncMode !== 'background' || this.appended - this.synced > UNSYNCED_RECORDS_MAX) return this.durable();
+    return this.written();
+  }
+
+  private waitFor(reached: number, list: Waiter[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (reached >= this.appended) return Promise.resolve();
+    return new Promise((resolve, reject) => list.push({ upto: this.appended, resolve, reject }));
+  }
+
+  /** Writes and syncs what is queued, then closes the segment. Idempotent. */
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       if (this.flushing || this.queue.length) await new Promise<void>((r) => this.idle.push(r));
+      if (!this.failure) await this.syncAll().catch((err: Error) => this.fail(err));
       await new Promise<void>((res) => fs.close(this.fd, () => res()));
     }
   }
@@ -285,27 +328,28 @@ export class OpLog {
           items = this.queue;
           this.queue = [];
         }
-        let upto = this.synced;
+        let upto = this.writtenUpto;
         let bufs: Buffer[] = [];
-        let dirty = false;
         for (const item of items) {
           if ('roll' in item) {
-            if (bufs.length) await this.writeOut(bufs);
+            if (bufs.length) await this.writeOut(bufs, upto);
             bufs = [];
-            if (dirty) await this.sync();
-            dirty = false;
-            await this.openNext(item.roll);
+            // The old segment is complete and durable before records go to the new one.
+            this.rolling = true;
+            try {
+              await this.syncAll();
+              await this.openNext(item.roll);
+            } finally {
+              this.rolling = false;
+            }
           } else {
             bufs.push(item.rec);
             upto = item.n;
-            dirty = true;
           }
         }
-        if (bufs.length) await this.writeOut(bufs);
-        if (dirty) await this.sync();
-        this.synced = upto;
-        this.stats.records = upto;
-        while (this.waiters.length && this.waiters[0]!.upto <= upto) this.waiters.shift()!.resolve();
+        if (bufs.length) await this.writeOut(bufs, upto);
+        if (this.syncMode === 'background') this.kickSync();
+        else await this.syncAll();
       }
     } catch (err) {
       this.fail(err as Error);
@@ -316,7 +360,7 @@ export class OpLog {
     }
   }
 
-  private async writeOut(bufs: Buffer[]): Promise<void> {
+  private async writeOut(bufs: Buffer[], upto: number): Promise<void> {
     const buf = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
     let done = 0;
     while (done < buf.length) {
@@ -327,11 +371,40 @@ export class OpLog {
     this.pos += buf.length;
     this.stats.bytes += buf.length;
     this.stats.writes++;
+    this.writtenUpto = upto;
+    this.stats.records = upto;
+    release(this.writtenWaiters, upto);
   }
 
-  private async sync(): Promise<void> {
-    await this.io.fdatasync(this.fd);
-    this.stats.syncs++;
+  /** Makes everything written so far durable (after the background sync in progress, if any). */
+  private async syncAll(): Promise<void> {
+    while (this.synced < this.writtenUpto && !this.failure) {
+      if (this.syncing) await this.syncing;
+      else await this.syncOnce();
+    }
+  }
+
+  private syncOnce(): Promise<void> {
+    const upto = this.writtenUpto;
+    const p = (async () => {
+      await this.io.fdatasync(this.fd);
+      this.stats.syncs++;
+      if (upto > this.synced) this.synced = upto;
+      release(this.durableWaiters, this.synced);
+    })().finally(() => {
+      if (this.syncing === p) this.syncing = undefined;
+    });
+    this.syncing = p;
+    return p;
+  }
+
+  /** Background mode: fdatasync whatever was written, back to back while records keep coming. */
+  private kickSync(): void {
+    if (this.syncing || this.rolling || this.failure || this.synced >= this.writtenUpto) return;
+    this.syncOnce().then(
+      () => this.kickSync(),
+      (err: Error) => this.fail(err),
+    );
   }
 
   private async openNext(seq: number): Promise<void> {
@@ -353,9 +426,17 @@ export class OpLog {
       `operation log in ${this.dir} cannot be written (${err.message}); this master refuses every change from now on`,
     );
     this.log?.error({ err: err.message, dir: this.dir, seq: this.seq }, 'operation log failed; no more mutations accepted');
-    for (const w of this.waiters.splice(0)) w.reject(this.failure);
+    for (const w of this.writtenWaiters.splice(0)) w.reject(this.failure);
+    for (const w of this.durableWaiters.splice(0)) w.reject(this.failure);
     for (const w of this.rollWaiters.values()) w.reject(this.failure);
     this.rollWaiters.clear();
     this.queue = [];
   }
+}
+
+/** Resolves the waiters (kept in append order) whose records are covered by `upto`. */
+function release(list: Waiter[], upto: number): void {
+  let i = 0;
+  while (i < list.length && list[i]!.upto <= upto) list[i++]!.resolve();
+  if (i > 0) list.splice(0, i);
 }

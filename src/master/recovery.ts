@@ -139,6 +139,16 @@ export async function recover(dir: string, log?: Logger): Promise<RecoveryResult
       result.recordsReplayed++;
     }
     result.segmentsReplayed++;
+    if (last && !scan.torn && scan.records.length > 0) {
+      // In background sync mode, records of a crashed master may still be only in the page
+      // cache: make them durable before anything new is built on them.
+      const h = await openFile(file, 'r+');
+      try {
+        await h.datasync();
+      } finally {
+        await h.close();
+      }
+    }
     if (scan.torn) {
       const h = await openFile(file, 'r+');
       try {
@@ -154,6 +164,7 @@ export async function recover(dir: string, log?: Logger): Promise<RecoveryResult
   result.replayMs = performance.now() - t1;
   // Keep the evidence, but out of the way of the next start-up.
   for (const b of result.badCheckpoints) await rename(b.file, `${b.file}.corrupt`).catch(() => undefined);
+  state.skipReserved();
   result.state = state;
   return result;
 }

@@ -36,6 +36,9 @@ export interface Snapshot {
   inodes: InodeRecord[];
   /** [handle, ino, index, version] */
   chunks: Array<[number, number, number, number]>;
+  /** Ids reserved ahead (MasterState.reserved); absent in checkpoints of older masters. */
+  reservedIno?: number;
+  reservedHandle?: number;
 }
 
 export function snapshot(state: MasterState): Snapshot {
@@ -43,7 +46,15 @@ export function snapshot(state: MasterState): Snapshot {
   const chunks = [...state.chunks.chunks.values()]
     .sort((a, b) => a.handle - b.handle)
     .map((c) => [c.handle, c.ino, c.index, c.version] as [number, number, number, number]);
-  return { format: SNAPSHOT_FORMAT, nextIno: state.ns.nextIno, nextHandle: state.chunks.nextHandle, inodes, chunks };
+  return {
+    format: SNAPSHOT_FORMAT,
+    nextIno: state.ns.nextIno,
+    nextHandle: state.chunks.nextHandle,
+    inodes,
+    chunks,
+    reservedIno: state.reserved.ino,
+    reservedHandle: state.reserved.handle,
+  };
 }
 
 /** Builds a state from a snapshot; throws on data that does not hang together. */
@@ -63,6 +74,8 @@ export function restore(snap: Snapshot): MasterState {
   }
   state.ns.nextIno = Math.max(snap.nextIno, state.ns.nextIno);
   state.chunks.nextHandle = Math.max(snap.nextHandle, state.chunks.nextHandle);
+  state.reserved.ino = snap.reservedIno ?? 0;
+  state.reserved.handle = snap.reservedHandle ?? 0;
   return state;
 }
 

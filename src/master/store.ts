@@ -22,7 +22,11 @@ export const CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 /** What MasterCore needs from a store: where records go and when they are durable. */
 export interface Journal {
   append(m: Mutation): void;
+  /** Every record so far is on disk. */
   durable(): Promise<void>;
+  /** Every record so far may be acknowledged (see SyncMode). */
+  committed(): Promise<void>;
+  readonly syncMode: SyncMode;
   readonly failed: GfsError | undefined;
 }
 
@@ -134,6 +138,10 @@ export class MasterStore implements Journal {
 
   durable(): Promise<void> {
     return this.oplog.durable();
+  }
+
+  committed(): Promise<void> {
+    return this.oplog.committed();
   }
 
   /** Resolves when the checkpoint being written (if any) is done. */
