@@ -20,6 +20,9 @@ import { chunkserverSecurity, type ChunkserverSecurityOptions } from './security
 import { startChunkserverHttp } from './http.js';
 import type { HttpHandle } from '../common/http-server.js';
 import { WriteOrder } from './write-order.js';
+import { startDataServer, type DataServer } from './data-server.js';
+import { DataConnPool } from '../common/data-conn.js';
+import { authValue } from '../common/auth.js';
 
 export { CLONE_BYTES_PER_SEC, HEARTBEAT_MS, PUSH_BUFFER_BYTES, SCRUB_BYTES_PER_SEC, SCRUB_IDLE_MS, SCRUB_PASS_PAUSE_MS };
 export type { CloneStats, ScrubStats };
@@ -35,6 +38,10 @@ export interface ChunkserverOptions extends ChunkserverSecurityOptions {
   host?: string; // listen host, default '127.0.0.1'
   port?: number; // default 0 = ephemeral
   advertise?: string; // address given to the master, default `${host}:${boundPort}`
+  /** Data channel port (reads and writes over framed TCP); default 0 = ephemeral; false = none. */
+  dataPort?: number | false;
+  /** Data channel address given to the master, default `${host}:${boundDataPort}`. */
+  advertiseData?: string;
   heartbeatMs?: number; // default HEARTBEAT_MS = 1000
   pushBufferBytes?: number; // bound on buffered push data, default 512 MiB
   scrubBytesPerSec?: number; // scrubbing rate, default SCRUB_BYTES_PER_SEC = 32 MiB/s; 0 disables
@@ -52,6 +59,8 @@ export interface ChunkserverHandle {
   serverId: string;
   addr: string;
   port: number;
+  /** Data channel address ("" when it is off). */
+  dataAddr: string;
   /** Scrubber counters (for status and metrics). */
   readonly scrubStats: ScrubStats;
   /** Clone counters (for status and metrics). */
@@ -137,11 +146,32 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
   const { server, port } = bound;
   addr = opts.advertise ?? `${host}:${port}`;
 
+  let dataAddr = '';
+  let data: DataServer | undefined;
+  const dataPeers = new DataConnPool({ auth: authValue(sec.client), tls: opts.tls });
+  if (opts.dataPort !== false) {
+    if (opts.advertiseData !== undefined) parseAddr(opts.advertiseData);
+    try {
+      data = await startDataServer(
+        { store, order, admission, peers: dataPeers, self: () => dataAddr, serverId: () => heartbeat?.serverId ?? '', keys: sec.keys, tokens: sec.tokens, tls: opts.tls, log },
+        host,
+        opts.dataPort ?? 0,
+      );
+    } catch (err) {
+      await stopServer(server, 0);
+      buffers.close();
+      await store.close();
+      throw err;
+    }
+    dataAddr = opts.advertiseData ?? `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${data.port}`;
+  }
+
   heartbeat = new HeartbeatLoop({
     master: opts.master,
     store,
     admission,
     addr,
+    dataAddr,
     serverIdFile: join(opts.dataDir, 'server-id'),
     capacity,
     heartbeatMs: opts.heartbeatMs,
@@ -171,13 +201,15 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     }).catch(async (err) => {
       await hb.stop();
       await scrubber.stop();
+      await data?.close();
+      dataPeers.close();
       await stopServer(server, 0);
       buffers.close();
       await store.close();
       throw err;
     });
   }
-  log.info({ server: hb.serverId, addr, dataDir: opts.dataDir, chunks: store.chunkCount }, 'chunkserver started');
+  log.info({ server: hb.serverId, addr, dataAddr, dataDir: opts.dataDir, chunks: store.chunkCount }, 'chunkserver started');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -186,6 +218,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     },
     addr,
     port,
+    dataAddr,
     get scrubStats() {
       return scrubber.stats;
     },
@@ -199,6 +232,8 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
         await hb.stop();
         await scrubber.stop();
         await cloner.close();
+        await data?.close();
+        dataPeers.close();
         await stopServer(server, STOP_GRACE_MS);
         peers.close();
         buffers.close();

@@ -33,6 +33,8 @@ export interface HeartbeatOptions {
   admission: Admission;
   /** Address given to the master. */
   addr: string;
+  /** Data channel address given to the master ("" = none). */
+  dataAddr?: string;
   serverIdFile: string;
   capacity: () => Promise<number>;
   /** Fixed interval; when absent the master's suggestion (or HEARTBEAT_MS) is used. */
@@ -124,6 +126,7 @@ export class HeartbeatLoop {
       {
         serverId: this.serverId,
         addr: this.opts.addr,
+        dataAddr: this.opts.dataAddr ?? '',
         capacity: await this.opts.capacity(),
         used: store.used,
         chunks: store.report(),
@@ -158,6 +161,7 @@ export class HeartbeatLoop {
         {
           serverId: this.serverId,
           addr: this.opts.addr,
+          dataAddr: this.opts.dataAddr ?? '',
           capacity,
           used: store.used,
           load: this.opts.admission.inFlight,

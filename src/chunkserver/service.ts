@@ -28,6 +28,7 @@ import type { Cloner } from './cloner.js';
 import { checkPeers } from './peers.js';
 import { pushDataHandler } from './pipeline.js';
 import { PushBuffers } from './push-buffers.js';
+import { chunkAccess, checkWriteData, checkWriteFields } from './chunk-access.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 import type { WriteOrder } from './write-order.js';
 
@@ -54,9 +55,8 @@ type WriteLike = Pick<WriteRequest__Output, 'handle' | 'version' | 'offset' | 'l
 
 /** Validated numbers of a write plus its bytes (inline, or from a push buffer). */
 function resolveWrite(deps: ServiceDeps, req: WriteLike): { handle: number; data: Buffer; dataId: string } {
-  const handle = checkHandle(req.handle);
-  checkUint('version', req.version);
-  checkRange(handle, req.offset, req.length);
+  const w = checkWriteFields(req);
+  const handle = w.handle;
   let data: Buffer;
   let dataId = '';
   if (req.data && req.data.length > 0) {
@@ -68,15 +68,13 @@ function resolveWrite(deps: ServiceDeps, req: WriteLike): { handle: number; data
     // A push is bound to the chunk its token named: its bytes go nowhere else.
     const pushedFor = deps.buffers.handleOf(dataId);
     if (deps.tokens && pushedFor !== handle) {
-      throw new GfsError('EACCES', `push data ${dataId} was pushed for chunk ${pushedFor ?? 'unknown'}, not chunk ${handle}`);
+      throw new GfsError('EACCES', `push data ${dataId} was pushed for chunk ${pushedFor ?? 'unknown'}, not chunk ${req.handle}`);
     }
     data = got;
   } else {
     data = Buffer.alloc(0);
   }
-  if (data.length !== req.length) {
-    throw new GfsError('EINVAL', `chunk ${handle}: write length ${req.length} but ${data.length} bytes of data`);
-  }
+  checkWriteData(w, data);
   return { handle, data, dataId };
 }
 
@@ -96,10 +94,7 @@ function waitWritable(call: grpc.ServerWritableStream<ReadRequest__Output, ReadR
 
 export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
   const { store, order, admission, log } = deps;
-  /** Token check of a data call (no-op without token checking). */
-  const allow = (token: Buffer | undefined, need: 'read' | 'write', handle: unknown, version: unknown) => {
-    if (deps.tokens) deps.tokens.check(token, need, checkHandle(handle), checkUint('version', version));
-  };
+  const { allow, read: readOne } = chunkAccess(deps);
 
   async function forward(req: WriteRequest__Output, handle: number, serial: number, dataId: string): Promise<void> {
     const results = await Promise.allSettled(
@@ -127,19 +122,6 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
       log.warn({ handle, err: (failed.reason as Error).message }, 'write not applied at every replica');
       throw failed.reason;
     }
-  }
-
-  /** One unary read (ReadSmall, or an item of ReadBatch): checks, token, checksummed read. */
-  async function readOne(r: ReadRequest__Output): Promise<Buffer> {
-    const handle = checkHandle(r.handle);
-    const version = checkUint('version', r.version);
-    allow(r.token, 'read', handle, version);
-    const offset = checkUint('offset', r.offset);
-    const length = checkUint('length', r.length);
-    checkRange(handle, offset, 0);
-    const data = await admission.read(() => store.read(handle, version, offset, length));
-    countBytes('read', data.length);
-    return data;
   }
 
   return {
@@ -232,8 +214,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
 
     ReadSmall: unaryHandler<ReadRequest__Output, ReadReply>(log, 'ReadSmall', (req) =>
       admission.track(async () => {
-        if (Number(req.length) > STREAM_PIECE) throw new GfsError('EINVAL', `ReadSmall of ${req.length} bytes: at most ${STREAM_PIECE}, use Read`);
-        return { data: await readOne(req) };
+        return { data: await readOne(req, STREAM_PIECE) };
       }),
     ),
 
@@ -246,7 +227,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
         const results = await Promise.all(
           reads.map(async (r) => {
             try {
-              return { data: await readOne(r), errno: '', error: '' };
+              return { data: await readOne(r, READ_BATCH_BYTES), errno: '', error: '' };
             } catch (err) {
               const e = err instanceof GfsError ? err : new GfsError('EIO', String((err as Error)?.message ?? err));
               return { data: Buffer.alloc(0), errno: e.code, error: e.message };

@@ -1,6 +1,9 @@
-// Serial order of mutations per chunk. The primary takes the chunk's turn, numbers the write,
-// applies it and forwards it to the secondaries before the next write of that chunk starts;
-// secondaries apply ApplyWrites under the same kind of turn, in arrival order.
+// Serial order of mutations per chunk. Over gRPC, the primary takes the chunk's turn, numbers
+// the write, applies it and forwards it to the secondaries before the next write of that chunk
+// starts; secondaries apply ApplyWrites under the same kind of turn, in arrival order. Over the
+// data channel (data-server.ts) writes are pipelined instead: the primary numbers them (next)
+// and hands them, in that order, to its own disk queue and to one ordered connection per
+// secondary, so every replica applies them in the same order without waiting for each other.
 import { LRUCache } from 'lru-cache';
 import { KeyedRwLock } from './chunk-locks.js';
 
@@ -18,6 +21,13 @@ export class WriteOrder {
       this.serials.set(handle, serial);
       return fn(serial);
     });
+  }
+
+  /** The next serial number of a chunk's pipelined writes (data channel). */
+  next(handle: number): number {
+    const serial = (this.serials.get(handle) ?? 0) + 1;
+    this.serials.set(handle, serial);
+    return serial;
   }
 
   /** Runs a secondary's apply alone for this chunk; remembers the primary's serial. */

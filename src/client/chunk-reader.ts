@@ -75,7 +75,7 @@ export class ChunkReader {
         for (const r of picker.order(info.replicas)) {
           try {
             const got = await picker.track(r.addr, () =>
-              chunks.read(r.addr, info.handle, info.version, p.chunkOffset, p.length, out, p.at, info.token),
+              chunks.read(r, info.handle, info.version, p.chunkOffset, p.length, out, p.at, info.token),
             );
             out.fill(0, p.at + got, p.at + p.length);
             picker.succeeded(r.addr);

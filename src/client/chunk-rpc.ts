@@ -1,15 +1,23 @@
 // Data-plane calls to one chunkserver: streamed read, streamed push, ordered write, sync.
-// Each takes a deadline scaled by the bytes it moves; none can wait forever.
+// Each takes a deadline scaled by the bytes it moves; none can wait forever. A replica with a
+// data channel address is read, written and synced over it (common/data-conn.ts); the gRPC
+// calls remain for servers without one.
 import * as grpc from '@grpc/grpc-js';
 import { fromServiceError, GfsError, isErrnoName } from '../common/errors.js';
 import { callUnary, ClientPool } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import { READ_BATCH_BYTES, READ_BATCH_MAX, STREAM_PIECE } from '../common/limits.js';
+import { okCodec, readCodec, syncCodec, writeCodec } from '../common/data-codec.js';
+import { DataConnPool } from '../common/data-conn.js';
+import { Kind } from '../common/data-frame.js';
 import { OpStats } from '../common/op-stats.js';
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
-import type { ReadBatchReply__Output, ReadBatchRequest, ReadRequest, ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
+import type { ChunkLocation__Output, DataOk__Output, ReadBatchReply__Output, ReadBatchRequest, ReadRequest, ReadReply__Output, WriteReply__Output, WriteRequest, Empty__Output, PushReply__Output } from '../generated/gfs/index.js';
 import { DATA_CALL_MS_PER_MIB } from './options.js';
-import type { ClientSecurity } from '../common/auth.js';
+import { authValue, type ClientSecurity } from '../common/auth.js';
+
+/** Where a replica is: its gRPC address, and its data channel address when it has one. */
+export type ReplicaTarget = Pick<ChunkLocation__Output, 'addr' | 'dataAddr'>;
 
 /** Small reads sent one by one to a server before further ones are coalesced into ReadBatch. */
 const DIRECT_READS_PER_SERVER = 4;
@@ -23,13 +31,22 @@ interface PendingRead {
 export class ChunkRpc {
   private readonly smallReads = new Map<string, { inflight: number; waiting: PendingRead[] }>();
   readonly pool: ClientPool<ChunkServerClient>;
+  /** Data channel connections; undefined = gRPC only. */
+  private readonly data: DataConnPool | undefined;
 
   constructor(
     private readonly baseTimeoutMs: number,
     private readonly stats = new OpStats(),
     security?: ClientSecurity,
+    dataChannel = true,
   ) {
     this.pool = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer as never, security);
+    this.data = dataChannel ? new DataConnPool({ auth: authValue(security), tls: security?.tls }) : undefined;
+  }
+
+  /** The data channel address to use for a replica, or undefined for gRPC. */
+  dataAddrOf(r: ReplicaTarget): string | undefined {
+    return this.data && r.dataAddr ? r.dataAddr : undefined;
   }
 
   timeoutFor(bytes: number): number {
@@ -40,8 +57,28 @@ export class ChunkRpc {
    * Reads [offset, offset+length) of a chunk into `into` at `at`; returns the bytes the replica
    * had (short when the chunk is shorter: the caller zero-fills up to the file size).
    */
-  read(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
-    return this.stats.time(length <= STREAM_PIECE ? 'chunk.ReadSmall' : 'chunk.Read', () => this.readRaw(addr, handle, version, offset, length, into, at, token));
+  read(r: ReplicaTarget, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
+    const dataAddr = this.dataAddrOf(r);
+    if (dataAddr) return this.stats.time('data.Read', () => this.readData(dataAddr, handle, version, offset, length, into, at, token));
+    return this.stats.time(length <= STREAM_PIECE ? 'chunk.ReadSmall' : 'chunk.Read', () => this.readRaw(r.addr, handle, version, offset, length, into, at, token));
+  }
+
+  private async readData(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
+    const f = await this.data!.request(addr, Kind.Read, readCodec.encode({ handle, version, offset, length, token }), undefined, this.timeoutFor(length), `read chunk ${handle} from ${addr}`);
+    if (f.payload.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
+    f.payload.copy(into, at);
+    return f.payload.length;
+  }
+
+  /**
+   * A write over the data channel: `req.secondaries` are data addresses; the primary applies
+   * it and forwards it to each of them before it answers.
+   */
+  writeData(addr: string, req: Omit<WriteRequest, 'data' | 'dataId'>, data: Buffer): Promise<DataOk__Output> {
+    return this.stats.time('data.Write', async () => {
+      const f = await this.data!.request(addr, Kind.Write, writeCodec.encode(req), data, this.timeoutFor(data.length * 2), `write chunk ${req.handle} at ${addr}`);
+      return okCodec.decode(f.header);
+    });
   }
 
   private readRaw(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
@@ -168,13 +205,21 @@ export class ChunkRpc {
     return this.stats.time('chunk.Write', () => callUnary(client, client.Write, req, this.timeoutFor(bytes * 2), `write chunk ${req.handle} at ${addr}`));
   }
 
-  sync(addr: string, handle: number, version: number, token?: Buffer): Promise<Empty__Output> {
-    const client = this.pool.get(addr);
-    return this.stats.time('chunk.Sync', () => callUnary(client, client.Sync, { handle, version, token }, this.baseTimeoutMs * 3, `sync chunk ${handle} at ${addr}`));
+  sync(r: ReplicaTarget, handle: number, version: number, token?: Buffer): Promise<unknown> {
+    const dataAddr = this.dataAddrOf(r);
+    const timeout = this.baseTimeoutMs * 3;
+    if (dataAddr) {
+      return this.stats.time('data.Sync', () =>
+        this.data!.request(dataAddr, Kind.Sync, syncCodec.encode({ handle, version, token }), undefined, timeout, `sync chunk ${handle} at ${dataAddr}`),
+      );
+    }
+    const client = this.pool.get(r.addr);
+    return this.stats.time('chunk.Sync', (): Promise<Empty__Output> => callUnary(client, client.Sync, { handle, version, token }, timeout, `sync chunk ${handle} at ${r.addr}`));
   }
 
   close(): void {
     this.pool.close();
+    this.data?.close();
   }
 }
 

@@ -8,7 +8,7 @@ import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
 import { INLINE_WRITE_MAX } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
-import type { ChunkRpc } from './chunk-rpc.js';
+import type { ChunkRpc, ReplicaTarget } from './chunk-rpc.js';
 import type { ChunkLocator } from './chunk-locator.js';
 import type { ChunkInfo } from './location-cache.js';
 import { splitRange, type Piece } from './pieces.js';
@@ -27,8 +27,8 @@ export interface WriterDeps {
   log?: Logger;
 }
 
-/** Replica addresses of every chunk written since the last fsync, per file. */
-type DirtyChunks = Map<number, { version: number; addrs: string[]; token: Buffer; index: number }>;
+/** Replicas of every chunk written since the last fsync, per file. */
+type DirtyChunks = Map<number, { version: number; replicas: ReplicaTarget[]; token: Buffer; index: number }>;
 
 export class ChunkWriter {
   private readonly dirty = new Map<number, DirtyChunks>();
@@ -69,15 +69,23 @@ export class ChunkWriter {
           locator.cache.invalidateChunk(ino, p.index);
           throw new GfsError('EHOSTDOWN', `chunk ${info.handle}: primary ${info.primary} is not among its replicas`);
         }
-        const secondaries = info.replicas.filter((r) => r !== primary).map((r) => r.addr);
+        const others = info.replicas.filter((r) => r !== primary);
+        const primaryData = chunks.dataAddrOf(primary);
+        const othersData = others.map((r) => chunks.dataAddrOf(r));
         try {
-          const base = { handle: info.handle, version: info.version, offset: p.chunkOffset, length: buf.length, secondaries, sync, token: info.token };
-          if (buf.length <= INLINE_WRITE_MAX) {
-            await chunks.write(primary.addr, { ...base, data: buf }, buf.length);
+          const base = { handle: info.handle, version: info.version, offset: p.chunkOffset, length: buf.length, sync, token: info.token };
+          if (primaryData && othersData.every((a) => a !== undefined)) {
+            // The data channel: one pass, the primary forwards the bytes to the secondaries.
+            await chunks.writeData(primaryData, { ...base, secondaries: othersData as string[] }, buf);
           } else {
-            const dataId = randomUUID();
-            await chunks.push([primary.addr, ...secondaries], dataId, buf, info.handle, info.token);
-            await chunks.write(primary.addr, { ...base, dataId }, buf.length);
+            const secondaries = others.map((r) => r.addr);
+            if (buf.length <= INLINE_WRITE_MAX) {
+              await chunks.write(primary.addr, { ...base, secondaries, data: buf }, buf.length);
+            } else {
+              const dataId = randomUUID();
+              await chunks.push([primary.addr, ...secondaries], dataId, buf, info.handle, info.token);
+              await chunks.write(primary.addr, { ...base, secondaries, dataId }, buf.length);
+            }
           }
           this.markDirty(ino, info);
         } catch (err) {
@@ -100,7 +108,7 @@ export class ChunkWriter {
   private markDirty(ino: number, info: ChunkInfo): void {
     let m = this.dirty.get(ino);
     if (!m) this.dirty.set(ino, (m = new Map()));
-    m.set(info.handle, { version: info.version, addrs: info.replicas.map((r) => r.addr), token: info.token, index: info.index });
+    m.set(info.handle, { version: info.version, replicas: info.replicas.map((r) => ({ addr: r.addr, dataAddr: r.dataAddr })), token: info.token, index: info.index });
   }
 
   /** fdatasync on every replica of every chunk of `ino` written since the last call. */
@@ -109,11 +117,11 @@ export class ChunkWriter {
     if (!m) return;
     this.dirty.delete(ino);
     const calls: Promise<unknown>[] = [];
-    for (const [handle, { version, addrs, token, index }] of m) {
-      for (const addr of addrs) {
+    for (const [handle, { version, replicas, token, index }] of m) {
+      for (const r of replicas) {
         // ENOENT: the master freed the chunk since we wrote it (truncate, unlink): nothing to sync.
         // ESTALE: our access token expired since the write: sync once more with a fresh one.
-        const once = (t: Buffer) => this.d.chunks.sync(addr, handle, version, t);
+        const once = (t: Buffer) => this.d.chunks.sync(r, handle, version, t);
         calls.push(
           once(token)
             .catch(async (err) => {

@@ -107,8 +107,6 @@ export function clientChannel(sec: ClientSecurity | undefined, base: grpc.Channe
   };
 }
 
-const unauthenticated = (msg: string) => new GfsError('EACCES', msg, grpc.status.UNAUTHENTICATED).toServiceError() as grpc.ServiceError;
-
 function sameHex(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
@@ -117,15 +115,21 @@ function sameHex(a: string, b: string): boolean {
 
 /** The role a call proves, or a ServiceError saying why it proves none. */
 export function identify(metadata: grpc.Metadata, keys: ClusterKeys, what: string): Role | grpc.ServiceError {
-  const v = metadata.get(AUTH_METADATA_KEY)[0];
-  if (v === undefined) {
-    return unauthenticated(`${what}: call without the cluster credential (${AUTH_METADATA_KEY}); pass --secret-file or $GFS_SECRET_FILE (the master's <data>/client.key or cluster.secret)`);
+  const r = proveRole(metadata.get(AUTH_METADATA_KEY)[0], keys, what);
+  return r instanceof GfsError ? (r.toServiceError() as grpc.ServiceError) : r;
+}
+
+/** The role a credential value (`gfs-auth` metadata, a data channel Hello) proves, or why not. */
+export function proveRole(v: unknown, keys: ClusterKeys, what: string): Role | GfsError {
+  const refuse = (msg: string) => new GfsError('EACCES', msg, grpc.status.UNAUTHENTICATED);
+  if (v === undefined || v === '') {
+    return refuse(`${what}: call without the cluster credential (${AUTH_METADATA_KEY}); pass --secret-file or $GFS_SECRET_FILE (the master's <data>/client.key or cluster.secret)`);
   }
   const m = typeof v === 'string' ? /^(client|server):([0-9a-f]{64})$/.exec(v) : null;
-  if (!m) return unauthenticated(`${what}: malformed ${AUTH_METADATA_KEY} metadata`);
+  if (!m) return refuse(`${what}: malformed ${AUTH_METADATA_KEY} credential`);
   const role = m[1] as Role;
   const expected = role === 'server' ? keys.serverProof : keys.clientProof;
-  if (!expected || !sameHex(m[2]!, expected)) return unauthenticated(`${what}: wrong cluster secret (${role} proof does not match this cluster)`);
+  if (!expected || !sameHex(m[2]!, expected)) return refuse(`${what}: wrong cluster secret (${role} proof does not match this cluster)`);
   return role;
 }
 

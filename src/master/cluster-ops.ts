@@ -19,6 +19,7 @@ export interface ChunkReportIn {
 export interface RegisterIn {
   serverId: string;
   addr: string;
+  dataAddr?: string;
   capacity: number;
   used: number;
   chunks: ChunkReportIn[];
@@ -27,6 +28,7 @@ export interface RegisterIn {
 export interface HeartbeatIn {
   serverId: string;
   addr: string;
+  dataAddr?: string;
   capacity: number;
   used: number;
   load: number;
@@ -62,7 +64,8 @@ export class ClusterOps {
     checkAddr(req.addr);
     if (req.serverId && !/^[\w.:-]{1,128}$/.test(req.serverId)) throw einval(`bad server id "${req.serverId}"`);
     const serverId = req.serverId || ServerRegistry.newId();
-    this.core.registry.upsert(serverId, req.addr, count(req.capacity), count(req.used));
+    if (req.dataAddr) checkAddr(req.dataAddr);
+    this.core.registry.upsert(serverId, req.addr, count(req.capacity), count(req.used), req.dataAddr ?? '');
     const toDelete = this.processReport(serverId, req.chunks, true);
     const pending = this.core.registry.takeDeletes(serverId);
     this.core.log.info({ server: serverId, addr: req.addr, chunks: req.chunks.length, delete: toDelete.length }, 'register');
@@ -75,9 +78,10 @@ export class ClusterOps {
     // Back from the dead: its replicas may have missed versions and deletions. It comes back
     // through Register, whose full report is checked before it serves anything again.
     if (this.core.registry.stateOf(s.id) === 'dead') return { delete: [], reregister: true };
-    if (req.addr && req.addr !== s.addr) {
-      checkAddr(req.addr);
-      this.core.registry.upsert(s.id, req.addr, count(req.capacity), count(req.used));
+    if ((req.addr && req.addr !== s.addr) || (req.dataAddr ?? '') !== s.dataAddr) {
+      checkAddr(req.addr || s.addr);
+      if (req.dataAddr) checkAddr(req.dataAddr);
+      this.core.registry.upsert(s.id, req.addr || s.addr, count(req.capacity), count(req.used), req.dataAddr ?? '');
     }
     this.core.registry.touch(s, { capacity: count(req.capacity), used: count(req.used), load: count(req.load) });
     const toDelete = req.fullReport ? this.processReport(s.id, req.chunks, true) : [];

@@ -9,6 +9,8 @@ export type ServerState = 'alive' | 'suspect' | 'dead';
 export interface ChunkServerInfo {
   id: string;
   addr: string;
+  /** Its data channel address ("" = gRPC only). */
+  dataAddr: string;
   capacity: number;
   used: number;
   /** Requests in flight, from the last heartbeat. */
@@ -78,12 +80,13 @@ export class ServerRegistry {
   }
 
   /** Adds or refreshes a server (Register). A known id with a new address takes the new one. */
-  upsert(id: string, addr: string, capacity: number, used: number): ChunkServerInfo {
+  upsert(id: string, addr: string, capacity: number, used: number, dataAddr = ''): ChunkServerInfo {
     let s = this.servers.get(id);
     if (!s) {
       s = {
         id,
         addr,
+        dataAddr,
         capacity,
         used,
         load: 0,
@@ -100,6 +103,7 @@ export class ServerRegistry {
       this.emit({ kind: 'address', serverId: id, addr, from: s.addr, to: addr });
       s.addr = addr;
     }
+    s.dataAddr = dataAddr;
     this.touch(s, { capacity, used });
     return s;
   }

@@ -73,10 +73,10 @@ describe('cluster core (64 MiB chunks)', () => {
     }
   });
 
-  it('thousands of small reads in flight are coalesced into ReadBatch calls and all return the right bytes', async () => {
+  it('thousands of small reads in flight are coalesced into ReadBatch calls and all return the right bytes (gRPC)', async () => {
     const data = randomBytes(8 * MiB);
     const attr = await client.writeFile('/many-small.bin', data);
-    const reader = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    const reader = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile, dataChannel: false });
     const offsets = Array.from({ length: 3000 }, (_, i) => ((i * 7919) % (8 * MiB - 4096)));
     const got = await Promise.all(offsets.map((o) => reader.read(attr.ino, o, 4096)));
     got.forEach((b, i) => {
@@ -85,6 +85,23 @@ describe('cluster core (64 MiB chunks)', () => {
     const stats = reader.stats.snapshot();
     expect(stats['chunk.ReadBatch']?.count ?? 0).toBeGreaterThan(0);
     expect(stats['chunk.ReadBatch']?.errors ?? 0).toBe(0);
+    expect(stats['data.Read']).toBeUndefined();
+    await reader.close();
+  });
+
+  it('thousands of small reads in flight over the data channel all return the right bytes', async () => {
+    const data = randomBytes(8 * MiB);
+    const attr = await client.writeFile('/many-small-data.bin', data);
+    const reader = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    const offsets = Array.from({ length: 3000 }, (_, i) => ((i * 7919) % (8 * MiB - 4096)));
+    const got = await Promise.all(offsets.map((o) => reader.read(attr.ino, o, 4096)));
+    got.forEach((b, i) => {
+      if (!b.equals(data.subarray(offsets[i]!, offsets[i]! + 4096))) expect.fail(`read ${i} at ${offsets[i]} differs`);
+    });
+    const stats = reader.stats.snapshot();
+    expect(stats['data.Read']?.count).toBe(3000);
+    expect(stats['data.Read']?.errors ?? 0).toBe(0);
+    expect(stats['chunk.ReadSmall']).toBeUndefined();
     await reader.close();
   });
 

@@ -1,0 +1,201 @@
+// The calling side of the data channel (data-frame.ts): one TCP (or TLS) connection per
+// chunkserver, requests multiplexed on it by id, each with its own deadline. A connection
+// opens with a Hello carrying the caller's credential; a refused Hello fails every request
+// with the server's reason. A connection that breaks fails the requests on it (UNAVAILABLE:
+// callers retry, as after a dropped gRPC call) and the next request opens a new one. Frames
+// are written in the order requests are made, so requests to one server arrive in order.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { errorCodec, helloCodec } from './data-codec.js';
+import { DATA_PROTOCOL_VERSION, FrameReader, framePrefix, Kind, type Frame } from './data-frame.js';
+import { fromStatus, GfsError } from './errors.js';
+import { parseAddr } from './rpc.js';
+import type { TlsFiles } from './auth.js';
+
+/** Connecting and saying Hello must finish within this. */
+export const DATA_CONNECT_TIMEOUT_MS = 5_000;
+const KEEPALIVE_MS = 10_000;
+
+export interface DataConnOptions {
+  /** The `gfs-auth` value (auth.ts authValue); undefined against servers that check nothing. */
+  auth?: string;
+  /** TLS with these files (the CA that signed the servers' certificates). */
+  tls?: TlsFiles;
+}
+
+interface Pending {
+  resolve(f: Frame): void;
+  reject(err: GfsError): void;
+  timer: NodeJS.Timeout;
+  context: string;
+}
+
+const lost = (addr: string, why: string) => new GfsError('EHOSTDOWN', `data channel to ${addr}: ${why}`, GrpcStatus.UNAVAILABLE);
+
+/** A request failed with an Err frame: the server's status, errno and message. */
+export function errorOfFrame(f: Frame, context: string): GfsError {
+  const e = errorCodec.decode(f.header);
+  return fromStatus(e.code, e.message, e.errno, context);
+}
+
+export class DataConn {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: GfsError | undefined;
+
+  private constructor(
+    readonly addr: string,
+    private readonly socket: net.Socket,
+  ) {
+    const reader = new FrameReader((f) => this.onFrame(f));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        this.fail(lost(addr, (err as Error).message));
+      }
+    });
+    socket.on('error', (err) => this.fail(lost(addr, err.message)));
+    socket.on('close', () => this.fail(lost(addr, 'connection closed')));
+  }
+
+  /** Connects and says Hello; rejects with the server's refusal or a connection error. */
+  static async open(addr: string, opts: DataConnOptions = {}, timeoutMs = DATA_CONNECT_TIMEOUT_MS): Promise<DataConn> {
+    const { host, port } = parseAddr(addr);
+    const h = host.replace(/^\[|\]$/g, '');
+    const socket = opts.tls && (opts.tls.ca || opts.tls.cert)
+      ? tls.connect({
+          host: h,
+          port,
+          ca: opts.tls.ca ? readFileSync(opts.tls.ca) : undefined,
+          cert: opts.tls.cert ? readFileSync(opts.tls.cert) : undefined,
+          key: opts.tls.key ? readFileSync(opts.tls.key) : undefined,
+          servername: net.isIP(h) ? undefined : h,
+        })
+      : net.connect({ host: h, port });
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
+    const conn = new DataConn(addr, socket);
+    const hello = conn.request(Kind.Hello, helloCodec.encode({ version: DATA_PROTOCOL_VERSION, auth: opts.auth ?? '' }), undefined, timeoutMs, `data channel hello to ${addr}`);
+    try {
+      await hello;
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    return conn;
+  }
+
+  get alive(): boolean {
+    return this.failure === undefined;
+  }
+
+  /** Requests waiting for their reply. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Bytes written but not yet sent to the kernel. */
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  /**
+   * Sends one request (header, and payload bytes if any) and resolves with its Ok frame; an
+   * Err frame rejects with the server's error, a timeout with ETIMEDOUT.
+   */
+  request(kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string): Promise<Frame> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) reject(new GfsError('ETIMEDOUT', `${context}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer, context });
+      const prefix = framePrefix(kind, id, header, payload?.length ?? 0);
+      if (payload && payload.length > 0) {
+        this.socket.cork();
+        this.socket.write(prefix);
+        this.socket.write(payload);
+        this.socket.uncork();
+      } else {
+        this.socket.write(prefix);
+      }
+    });
+  }
+
+  close(): void {
+    this.fail(lost(this.addr, 'closed by this client'));
+  }
+
+  private onFrame(f: Frame): void {
+    const p = this.pending.get(f.id);
+    if (!p) return; // timed out meanwhile
+    this.pending.delete(f.id);
+    clearTimeout(p.timer);
+    if (f.kind === Kind.Ok) p.resolve(f);
+    else if (f.kind === Kind.Err) {
+      let err: GfsError;
+      try {
+        err = errorOfFrame(f, p.context);
+      } catch (e) {
+        err = e as GfsError;
+      }
+      p.reject(err);
+    } else p.reject(new GfsError('EIO', `${p.context}: unexpected frame kind ${f.kind}`));
+  }
+
+  private fail(err: GfsError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.socket.destroy();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new GfsError(err.code, `${p.context}: ${err.message.replace(/^[A-Z0-9]+: /, '')}`, err.grpcCode));
+    }
+    this.pending.clear();
+  }
+}
+
+/** One data connection per server address, opened on first use and again after it breaks. */
+export class DataConnPool {
+  private readonly conns = new Map<string, Promise<DataConn>>();
+  private closed = false;
+
+  constructor(private readonly opts: DataConnOptions = {}) {}
+
+  get(addr: string): Promise<DataConn> {
+    if (this.closed) return Promise.reject(new GfsError('EBADF', 'data connections are closed'));
+    const cur = this.conns.get(addr);
+    if (cur) {
+      // A connection that broke is replaced; one still opening is shared.
+      return cur.then((c) => (c.alive ? c : this.replace(addr, cur)), () => this.replace(addr, cur));
+    }
+    return this.replace(addr, undefined);
+  }
+
+  private replace(addr: string, old: Promise<DataConn> | undefined): Promise<DataConn> {
+    const now = this.conns.get(addr);
+    if (now && now !== old) return now.then((c) => (c.alive ? c : this.replace(addr, now)));
+    const p = DataConn.open(addr, this.opts);
+    p.catch(() => {
+      if (this.conns.get(addr) === p) this.conns.delete(addr);
+    });
+    this.conns.set(addr, p);
+    return p;
+  }
+
+  async request(addr: string, kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string): Promise<Frame> {
+    const conn = await this.get(addr);
+    return conn.request(kind, header, payload, timeoutMs, context);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const p of this.conns.values()) p.then((c) => c.close(), () => undefined);
+    this.conns.clear();
+  }
+}
