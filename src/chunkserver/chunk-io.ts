@@ -1,7 +1,20 @@
 // Small file I/O helpers for chunk files: whole reads and writes at an offset, and fs errors
 // turned into GfsErrors (ENOSPC stays ENOSPC, the rest is EIO).
-import type { FileHandle } from 'node:fs/promises';
+import { readSync, writeSync } from 'node:fs';
 import { GfsError } from '../common/errors.js';
+import { KiB } from '../common/limits.js';
+
+/**
+ * Writes up to this size are made synchronously: into the page cache they take microseconds,
+ * less than the hand-off to the libuv pool and back. Larger ones go through the pool.
+ */
+export const SYNC_WRITE_MAX = 256 * KiB;
+
+/** What readFull/writeFull need of a file (a FileHandle or a ChunkFile). */
+export interface RandomAccessFile {
+  read(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesRead: number }>;
+  write(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesWritten: number }>;
+}
 
 export function ioError(err: unknown, what: string): GfsError {
   if (err instanceof GfsError) return err;
@@ -10,7 +23,7 @@ export function ioError(err: unknown, what: string): GfsError {
   return new GfsError(code === 'ENOSPC' ? 'ENOSPC' : 'EIO', msg);
 }
 
-export async function readFull(fh: FileHandle, pos: number, n: number): Promise<Buffer> {
+export async function readFull(fh: RandomAccessFile, pos: number, n: number): Promise<Buffer> {
   const buf = Buffer.alloc(n); // zeros past EOF, so a short file fails its checksums
   let got = 0;
   while (got < n) {
@@ -21,10 +34,28 @@ export async function readFull(fh: FileHandle, pos: number, n: number): Promise<
   return buf;
 }
 
-export async function writeFull(fh: FileHandle, data: Uint8Array, pos: number): Promise<void> {
+export async function writeFull(fh: RandomAccessFile, data: Uint8Array, pos: number): Promise<void> {
   let done = 0;
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, pos + done);
     done += bytesWritten;
   }
+}
+
+/** writeFull on a descriptor, synchronously (for writes of at most SYNC_WRITE_MAX). */
+export function writeFullSync(fd: number, data: Uint8Array, pos: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, pos + done);
+}
+
+/** readFull on a descriptor, synchronously (one checksum block at most). */
+export function readFullSync(fd: number, pos: number, n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fd, buf, got, n - got, pos + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return buf;
 }

@@ -3,7 +3,9 @@
 // (write temp, rename over), and the trailing CRC rejects a torn or garbled file, so a crash
 // can neither make good data look corrupt through a half-written meta nor make a bad meta
 // look trustworthy.
+import { closeSync, openSync, renameSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
+import { writeFullSync } from './chunk-io.js';
 import { dirname } from 'node:path';
 import { blockCount, crcOf } from './checksum.js';
 
@@ -48,9 +50,22 @@ export function decodeMeta(buf: Buffer): ChunkMeta {
   return { version, length, crcs };
 }
 
-/** Replaces `path` atomically. With `durable`, the new meta and the rename are on disk on return. */
+/**
+ * Replaces `path` atomically. With `durable`, the new meta and the rename are on disk on
+ * return; without, it is all page-cache work, done synchronously (see SYNC_WRITE_MAX).
+ */
 export async function writeMetaFile(path: string, meta: ChunkMeta, durable: boolean): Promise<void> {
   const tmp = `${path}.tmp`;
+  if (!durable) {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFullSync(fd, encodeMeta(meta), 0);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    return;
+  }
   const fh = await open(tmp, 'w');
   try {
     await fh.writeFile(encodeMeta(meta));

@@ -5,7 +5,7 @@
 // reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
 // A clone is written to `<handle>.clone` (invisible: not in the chunk map, removed at start-up
 // if a crash leaves it) and installed under the chunk's exclusive lock once complete and synced.
-import { mkdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { GfsError } from '../common/errors.js';
@@ -15,8 +15,8 @@ import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js'
 import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
-import { ioError, readFull, writeFull } from './chunk-io.js';
-import { FileCache } from './file-cache.js';
+import { ioError, readFull, readFullSync, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
+import { type ChunkFile, FileCache } from './file-cache.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 
 /** Chunks whose checksum arrays stay in memory (each at most 4 KiB for a 64 MiB chunk). */
@@ -224,14 +224,32 @@ export class ChunkStore {
   }
 
   /** Reads [start, start+n) of the chunk file and verifies it against the old checksums. */
-  private async readVerified(h: number, fh: FileHandle, crcs: Uint32Array, block: number, n: number): Promise<Buffer> {
+  private async readVerified(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number): Promise<Buffer> {
     const buf = await readFull(fh, block * BLOCK, n).catch((err) => Promise.reject(ioError(err, `chunk ${h}: read`)));
+    return this.verified(h, buf, block, crcs);
+  }
+
+  /**
+   * readVerified of one block a write is about to change, synchronously: it was most likely
+   * just written (a growing file), so it is in the page cache.
+   */
+  private blockVerifiedSync(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number): Buffer {
+    let buf: Buffer;
+    try {
+      buf = readFullSync(fh.fd, block * BLOCK, n);
+    } catch (err) {
+      throw ioError(err, `chunk ${h}: read`);
+    }
+    return this.verified(h, buf, block, crcs);
+  }
+
+  private verified(h: number, buf: Buffer, block: number, crcs: Uint32Array): Buffer {
     const bad = firstBadBlock(buf, block, crcs);
     if (bad >= 0) throw this.markCorrupt(h, bad);
     return buf;
   }
 
-  private use<T>(h: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+  private use<T>(h: number, fn: (fh: ChunkFile) => Promise<T> | T): Promise<T> {
     return this.files.use(h, this.chunkPath(h), true, fn);
   }
 
@@ -307,7 +325,7 @@ export class ChunkStore {
           next[b] = zeroCrc(be - bs);
         } else {
           const blk = Buffer.alloc(be - bs);
-          if (oldEnd > bs) (await this.readVerified(h, fh, crcs, b, oldEnd - bs)).copy(blk);
+          if (oldEnd > bs) this.blockVerifiedSync(h, fh, crcs, b, oldEnd - bs).copy(blk);
           const s = Math.max(off, bs);
           const e = Math.min(end, be);
           if (e > s) blk.set(data.subarray(s - off, e - off), s - bs);
@@ -316,7 +334,8 @@ export class ChunkStore {
       }
       try {
         if (off > cur) await fh.truncate(cur); // the gap reads as zeros, whatever was past cur
-        await writeFull(fh, data, off);
+        if (data.length <= SYNC_WRITE_MAX) writeFullSync(fh.fd, data, off);
+        else await writeFull(fh, data, off);
         if (sync) await fh.datasync();
       } catch (err) {
         throw ioError(err, `chunk ${h}: write`);

@@ -1,75 +1,85 @@
-// A bounded LRU of open chunk FileHandles, so hot chunks are not reopened on every call. A
-// handle evicted while an operation still uses it is closed when that operation finishes.
-import { constants as fsConstants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+// A bounded LRU of open chunk files, so hot chunks are not reopened on every call. A file
+// evicted while an operation still uses it is closed when that operation finishes.
+//
+// Files are raw descriptors (ChunkFile) opened synchronously: an open of a page-cached file
+// costs tens of microseconds in the kernel but several times that when handed to the libuv
+// pool and back, and a small write pays it on every new chunk. Reads and large writes still
+// go through the pool (they may wait for the disk).
+import { closeSync, constants as fsConstants, fdatasync, ftruncate, openSync, read, write } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 
 /** Open chunk files kept at most. */
 export const OPEN_FILES_MAX = 256;
 
+/** An open chunk file: async reads and writes shaped like FileHandle's, plus its descriptor. */
+export class ChunkFile {
+  constructor(readonly fd: number) {}
+
+  read(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesRead: number }> {
+    return new Promise((resolve, reject) => read(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))));
+  }
+
+  write(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesWritten: number }> {
+    return new Promise((resolve, reject) => write(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve({ bytesWritten: n }))));
+  }
+
+  truncate(len: number): Promise<void> {
+    return new Promise((resolve, reject) => ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve())));
+  }
+
+  datasync(): Promise<void> {
+    return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
 interface Entry {
-  fh: FileHandle;
+  file: ChunkFile;
   refs: number;
   evicted: boolean;
 }
 
 export class FileCache {
   private readonly lru: LRUCache<number, Entry>;
-  /** Opens in progress, so two callers of one chunk share one open. */
-  private readonly opening = new Map<number, Promise<Entry>>();
 
   constructor(max = OPEN_FILES_MAX) {
     this.lru = new LRUCache<number, Entry>({
       max,
       dispose: (entry) => {
         entry.evicted = true;
-        if (entry.refs === 0) this.close(entry);
+        if (entry.refs === 0) entry.file.close();
       },
     });
   }
 
   /** Runs fn with the chunk file open read-write (created when `create`). */
-  async use<T>(handle: number, path: string, create: boolean, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
-    const entry = await this.acquire(handle, path, create);
+  async use<T>(handle: number, path: string, create: boolean, fn: (f: ChunkFile) => Promise<T> | T): Promise<T> {
+    const entry = this.acquire(handle, path, create);
     try {
-      return await fn(entry.fh);
+      return await fn(entry.file);
     } finally {
       entry.refs--;
-      if (entry.evicted && entry.refs === 0) this.close(entry);
+      if (entry.evicted && entry.refs === 0) entry.file.close();
     }
   }
 
-  private readonly closing = new Set<Promise<void>>();
-
-  private close(entry: Entry): void {
-    const p: Promise<void> = entry.fh.close().catch(() => undefined).finally(() => this.closing.delete(p));
-    this.closing.add(p);
-  }
-
-  private async acquire(handle: number, path: string, create: boolean): Promise<Entry> {
-    for (;;) {
-      const cached = this.lru.get(handle);
-      if (cached && !cached.evicted) {
-        cached.refs++;
-        return cached;
-      }
-      const pending = this.opening.get(handle);
-      if (pending) {
-        await pending.catch(() => undefined);
-        continue;
-      }
-      const flags = fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0);
-      const p = open(path, flags, 0o644).then((fh) => ({ fh, refs: 0, evicted: false }));
-      this.opening.set(handle, p);
-      try {
-        const entry = await p;
-        entry.refs++;
-        this.lru.set(handle, entry);
-        return entry;
-      } finally {
-        this.opening.delete(handle);
-      }
+  private acquire(handle: number, path: string, create: boolean): Entry {
+    const cached = this.lru.get(handle);
+    if (cached && !cached.evicted) {
+      cached.refs++;
+      return cached;
     }
+    const fd = openSync(path, fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0), 0o644);
+    const entry: Entry = { file: new ChunkFile(fd), refs: 1, evicted: false };
+    this.lru.set(handle, entry);
+    return entry;
   }
 
   /** Closes the chunk's file (before delete); callers hold the chunk's exclusive lock. */
@@ -80,6 +90,5 @@ export class FileCache {
   /** Closes every file no operation is using; files in use close when their operation ends. */
   async closeAll(): Promise<void> {
     this.lru.clear();
-    await Promise.all([...this.closing]);
   }
 }
