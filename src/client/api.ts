@@ -40,16 +40,24 @@ export interface WriteOptions {
 export interface GfsClientApi {
   readonly clientId: string;
 
+  /** Tells `fn` every attr the master sends besides the one a call returns (directories a change touched). */
+  observeAttrs(fn: (attr: Attr) => void): void;
+
   getattr(target: Target): Promise<Attr>;
   readdir(path: string): Promise<DirEntry[]>;
   mkdir(path: string, mode: number, cred?: Cred): Promise<Attr>;
   /** With `open`, the file is also registered as open by this client (as open() does). */
-  create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean }): Promise<Attr>;
+  /** With `forWrite` too, the master also leases the new file's first chunk (its first write needs no lookup). */
+  create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr>;
   mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
-  unlink(path: string, cred?: Cred): Promise<void>;
+  /** Resolves the inode's attrs when it lives on (other names, still open). */
+  unlink(path: string, cred?: Cred): Promise<Attr | undefined>;
   rmdir(path: string, cred?: Cred): Promise<void>;
-  /** flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically. */
-  rename(src: string, dst: string, flags?: number, cred?: Cred): Promise<void>;
+  /**
+   * flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically.
+   * Resolves the moved inode's attrs.
+   */
+  rename(src: string, dst: string, flags?: number, cred?: Cred): Promise<Attr | undefined>;
   link(existing: string, newPath: string, cred?: Cred): Promise<Attr>;
   symlink(target: string, path: string, cred?: Cred): Promise<Attr>;
   readlink(path: string): Promise<string>;
@@ -76,11 +84,17 @@ export interface GfsClientApi {
    * follow with commitWrite(ino, end) to make the size visible.
    */
   writeData(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<void>;
-  commitWrite(ino: number, end: number): Promise<Attr>;
+  /**
+   * Commits the size after writes; `attrs` are attribute changes made meanwhile (chmod, chown,
+   * utimens of the open file), applied after the size with their own cred.
+   */
+  commitWrite(ino: number, end: number, attrs?: { changes: SetAttrChanges; cred?: Cred }): Promise<Attr>;
   /** Atomically reserves [size, size+len) on the master and writes there; returns the offset. */
   append(ino: number, data: Buffer): Promise<number>;
-  /** Everything written to the file so far is on the disks of all its replicas. */
+  /** Everything written to the file so far is on the disks of all its replicas, its metadata on the master's. */
   fsync(ino: number): Promise<void>;
+  /** Every namespace change so far is on the master's disk (fsync of a directory). */
+  syncMetadata(): Promise<void>;
 
   close(): Promise<void>;
 }

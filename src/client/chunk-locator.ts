@@ -59,6 +59,12 @@ export class ChunkLocator {
     return this.chunkSize;
   }
 
+  /** Write locations the master sent with another reply (Create of a new file). */
+  learnWrite(ino: number, chunks: ChunkInfo[], chunkSize: number): void {
+    if (chunkSize > 0) this.chunkSize = chunkSize;
+    this.cache.storeWrite(ino, chunks);
+  }
+
   private learn(reply: GetChunksReply__Output): void {
     if (reply.chunkSize > 0) this.chunkSize = reply.chunkSize;
   }

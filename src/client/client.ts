@@ -39,13 +39,14 @@ export class GfsClient implements GfsClientApi {
   private readonly reader: ChunkReader;
   private readonly writer: ChunkWriter;
   private readonly defaultCred: Cred;
+  private readonly attrObservers: Array<(attr: Attr) => void> = [];
   private closed = false;
 
   constructor(options: ClientOptions) {
     this.opts = resolveClientOptions(options);
     const security = clientSecurity(this.opts);
     this.master = new MasterRpc(this.opts, this.stats, security);
-    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security);
+    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security, this.opts.dataChannel);
     this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS), () => ({ clientId: this.clientId, cred: this.cred() }));
     const limit = pLimit(this.opts.maxParallelPieces);
     const picker = new ReplicaPicker();
@@ -69,6 +70,27 @@ export class GfsClient implements GfsClientApi {
     return typeof target === 'number' ? { path: '', ino: target } : { path: target, ino: 0 };
   }
 
+  /** Tells `fn` every attr the master sends besides the one a call returns (directories a change touched). */
+  observeAttrs(fn: (attr: Attr) => void): void {
+    this.attrObservers.push(fn);
+  }
+
+  private fresh(...attrs: Array<Attr | null | undefined>): void {
+    for (const a of attrs) if (a) for (const fn of this.attrObservers) fn(a);
+  }
+
+  private async added(method: string, req: unknown): Promise<Attr> {
+    const r = await this.call<unknown, pb.AttrReply__Output>(method, req);
+    this.fresh(r.parent);
+    return r.attr!;
+  }
+
+  private async changed(method: string, req: unknown): Promise<Attr | undefined> {
+    const r = await this.call<unknown, pb.ChangeReply__Output>(method, req);
+    this.fresh(r.parent, r.dstParent);
+    return r.attr ?? undefined;
+  }
+
   // ------------------------------------------------------------------ namespace
 
   async getattr(target: Target): Promise<Attr> {
@@ -87,46 +109,57 @@ export class GfsClient implements GfsClientApi {
     }
   }
 
-  async mkdir(path: string, mode: number, cred?: Cred): Promise<Attr> {
-    return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Mkdir', { path, mode, cred: this.cred(cred) })).attr!;
+  mkdir(path: string, mode: number, cred?: Cred): Promise<Attr> {
+    return this.added('Mkdir', { path, mode, cred: this.cred(cred) });
   }
 
-  async create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean }): Promise<Attr> {
-    const req = { path, mode, cred: this.cred(cred), exclusive: opts?.exclusive ?? false, clientId: opts?.open ? this.clientId : '' };
-    const attr = (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Create', req)).attr!;
+  async create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr> {
+    const req: pb.CreateRequest = {
+      path,
+      mode,
+      cred: this.cred(cred),
+      exclusive: opts?.exclusive ?? false,
+      clientId: opts?.open ? this.clientId : '',
+      allocate: !!(opts?.open && opts.forWrite),
+    };
+    const r = await this.call<pb.CreateRequest, pb.AttrReply__Output>('Create', req);
+    this.fresh(r.parent);
+    const attr = r.attr!;
     if (opts?.open) this.locator.cache.setSize(attr.ino, attr.size);
+    // A new file opened to be written: its first chunk came leased with the reply.
+    if (r.chunk) this.locator.learnWrite(attr.ino, [r.chunk], r.chunkSize);
     return attr;
   }
 
-  async mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr> {
-    return (await this.call<pb.CreateRequest, pb.AttrReply__Output>('Mknod', { path, mode, rdev, cred: this.cred(cred) })).attr!;
+  mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr> {
+    return this.added('Mknod', { path, mode, rdev, cred: this.cred(cred) });
   }
 
-  async unlink(path: string, cred?: Cred): Promise<void> {
-    await this.call<pb.PathRequest, unknown>('Unlink', { path, cred: this.cred(cred) });
+  unlink(path: string, cred?: Cred): Promise<Attr | undefined> {
+    return this.changed('Unlink', { path, cred: this.cred(cred) });
   }
 
   async rmdir(path: string, cred?: Cred): Promise<void> {
-    await this.call<pb.PathRequest, unknown>('Rmdir', { path, cred: this.cred(cred) });
+    await this.changed('Rmdir', { path, cred: this.cred(cred) });
   }
 
-  async rename(src: string, dst: string, flags = 0, cred?: Cred): Promise<void> {
-    await this.call<pb.RenameRequest, unknown>('Rename', { src, dst, flags, cred: this.cred(cred) });
+  rename(src: string, dst: string, flags = 0, cred?: Cred): Promise<Attr | undefined> {
+    return this.changed('Rename', { src, dst, flags, cred: this.cred(cred) });
   }
 
-  async link(existing: string, newPath: string, cred?: Cred): Promise<Attr> {
-    return (await this.call<pb.LinkRequest, pb.AttrReply__Output>('Link', { src: existing, dst: newPath, cred: this.cred(cred) })).attr!;
+  link(existing: string, newPath: string, cred?: Cred): Promise<Attr> {
+    return this.added('Link', { src: existing, dst: newPath, cred: this.cred(cred) });
   }
 
-  async symlink(target: string, path: string, cred?: Cred): Promise<Attr> {
-    return (await this.call<pb.SymlinkRequest, pb.AttrReply__Output>('Symlink', { target, path, cred: this.cred(cred) })).attr!;
+  symlink(target: string, path: string, cred?: Cred): Promise<Attr> {
+    return this.added('Symlink', { target, path, cred: this.cred(cred) });
   }
 
   async readlink(path: string): Promise<string> {
     return (await this.call<pb.GetAttrRequest, pb.ReadlinkReply__Output>('Readlink', { path }, true)).target;
   }
 
-  async setattr(target: Target, changes: SetAttrChanges, cred?: Cred): Promise<Attr> {
+  private setAttrRequest(target: Target, changes: SetAttrChanges, cred?: Cred): pb.SetAttrRequest {
     let valid = 0;
     if (changes.mode !== undefined) valid |= SET_MODE;
     if (changes.uid !== undefined) valid |= SET_UID;
@@ -135,7 +168,7 @@ export class GfsClient implements GfsClientApi {
       checkSize(changes.size);
       valid |= SET_SIZE;
     }
-    const req: pb.SetAttrRequest = {
+    return {
       ...GfsClient.addr(target),
       cred: this.cred(cred),
       valid,
@@ -146,6 +179,10 @@ export class GfsClient implements GfsClientApi {
       atime: timeSet(changes.atime),
       mtime: timeSet(changes.mtime),
     };
+  }
+
+  async setattr(target: Target, changes: SetAttrChanges, cred?: Cred): Promise<Attr> {
+    const req = this.setAttrRequest(target, changes, cred);
     const attr = (await this.call<pb.SetAttrRequest, pb.AttrReply__Output>('SetAttr', req)).attr!;
     if (changes.size !== undefined) this.locator.cache.invalidate(attr.ino);
     return attr;
@@ -209,8 +246,11 @@ export class GfsClient implements GfsClientApi {
     await this.writer.write(ino, offset, data, opts?.sync ?? false);
   }
 
-  async commitWrite(ino: number, end: number): Promise<Attr> {
-    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', { ino, end, cred: this.cred(), clientId: this.clientId }, true)).attr!;
+  async commitWrite(ino: number, end: number, attrs?: { changes: SetAttrChanges; cred?: Cred }): Promise<Attr> {
+    if (attrs?.changes.size !== undefined) throw new GfsError('EINVAL', 'commitWrite: a size change is a truncate, not an attribute of the commit');
+    const req: pb.CommitWriteRequest = { ino, end, cred: this.cred(), clientId: this.clientId };
+    if (attrs) req.attrs = this.setAttrRequest(ino, attrs.changes, attrs.cred);
+    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', req, true)).attr!;
     this.locator.cache.setSize(ino, attr.size);
     return attr;
   }
@@ -228,8 +268,14 @@ export class GfsClient implements GfsClientApi {
     return offset;
   }
 
-  fsync(ino: number): Promise<void> {
-    return this.writer.sync(ino);
+  /** The data written to `ino` is on every replica's disk, and the master's metadata on its own. */
+  async fsync(ino: number): Promise<void> {
+    await Promise.all([this.writer.sync(ino), this.syncMetadata()]);
+  }
+
+  /** Every namespace change made so far is on the master's disk. */
+  async syncMetadata(): Promise<void> {
+    await this.call<pb.Empty, unknown>('SyncMetadata', {}, true);
   }
 
   // ------------------------------------------------------------- conveniences

@@ -82,6 +82,36 @@ export class AttrCache {
     this.byPath.delete(path);
   }
 
+  /** Drops a name only (the inode's attrs stay: it lives on under other names). */
+  forgetName(path: string): void {
+    this.byPath.delete(path);
+  }
+
+  /**
+   * Names moved by a rename of `src` to `dst`: what was cached under dst (and below it) is
+   * gone, and src (with everything below it, for a directory) now answers under dst.
+   */
+  movePaths(src: string, dst: string, dir: boolean): void {
+    this.dropTree(dst, dir);
+    const moved: Array<[string, PathEntry]> = [];
+    const hit = this.byPath.get(src);
+    if (hit) moved.push([dst, hit]);
+    this.byPath.delete(src);
+    if (dir) {
+      const prefix = `${src}/`;
+      for (const [p, e] of this.byPath) if (p.startsWith(prefix)) moved.push([dst + p.slice(src.length), e]);
+      for (const [p] of moved.slice(hit ? 1 : 0)) this.byPath.delete(src + p.slice(dst.length));
+    }
+    for (const [p, e] of moved) this.byPath.set(p, e);
+  }
+
+  private dropTree(path: string, dir: boolean): void {
+    this.byPath.delete(path);
+    if (!dir) return;
+    const prefix = `${path}/`;
+    for (const p of this.byPath.keys()) if (p.startsWith(prefix)) this.byPath.delete(p);
+  }
+
   /** A directory's entries changed: its mtime/ctime (and nlink for subdirectories) did too. */
   forgetParent(path: string): void {
     const parent = this.byPath.get(parentOf(path));

@@ -1,7 +1,8 @@
 // getattr/fgetattr and the setattr family: chmod, chown, truncate/ftruncate, utimens.
 // A file open for writing in this mount reports the size including buffered writes; truncate
 // goes through the file's write-back so pending data is dropped or landed coherently.
-import type { Attr, Cred, TimeArg } from '../client/api.js';
+import type { Attr, Cred, SetAttrChanges, TimeArg } from '../client/api.js';
+import type { PendingAttrs } from './write-back.js';
 import { ROOT_CALLER } from './cred.js';
 import { caller, checkPath, credOf, needPath, run, type FsContext } from './context.js';
 import type { FuseOps, FuseTime } from './native.js';
@@ -31,16 +32,43 @@ export async function attrOfIno(ctx: FsContext, ino: number): Promise<Attr> {
   return attr;
 }
 
-/** The stat the kernel sees: the size includes writes buffered in this mount. */
+/**
+ * The stat the kernel sees: the size includes writes buffered in this mount, and attribute
+ * changes waiting for the commit are shown as made.
+ */
 export function statOf(ctx: FsContext, attr: Attr) {
   const st = ctx.files.stateOf(attr.ino);
-  return toStat(attr, st?.dirty ? st.size : undefined);
+  if (!st?.dirty) return toStat(attr);
+  return toStat(st.pendingAttrs ? withPending(attr, st.pendingAttrs) : attr, st.size);
 }
 
-/** Lands buffered data first, so a commit after a time change cannot overwrite mtime. */
-async function landIfOpen(ctx: FsContext, ino: number): Promise<void> {
-  const st = ctx.files.stateOf(ino);
+function withPending(attr: Attr, p: PendingAttrs): Attr {
+  const c = p.changes;
+  const at = { sec: Math.floor(p.at / 1000), nsec: (p.at % 1000) * 1e6 };
+  const time = (t: TimeArg | undefined, cur: Attr['mtime']) => (t === undefined ? cur : t === 'now' ? at : t);
+  return {
+    ...attr,
+    mode: c.mode !== undefined ? (attr.mode & ~0o7777) | (c.mode & 0o7777) : attr.mode,
+    uid: c.uid ?? attr.uid,
+    gid: c.gid ?? attr.gid,
+    atime: time(c.atime, attr.atime),
+    mtime: time(c.mtime, attr.mtime),
+    ctime: at,
+  };
+}
+
+/**
+ * chmod/chown/utimens: folded into the commit of a file with writes pending in this mount
+ * (write-back.ts foldAttrs); else pending writes land first (so their commit cannot change
+ * mtime after the new attributes), then the master changes the attributes.
+ */
+async function setAttrs(ctx: FsContext, path: string, changes: SetAttrChanges, cred: Cred): Promise<void> {
+  const ino = ctx.attrs.inoOf(path) ?? ctx.hidden.inoOf(path);
+  const st = ino === undefined ? undefined : ctx.files.stateOf(ino);
+  if (st?.foldAttrs(changes, cred)) return;
   if (st?.dirty) await st.flushAll();
+  const attr = await ctx.client.setattr(ctx.hidden.target(path), changes, cred);
+  ctx.attrs.put(attr, path);
 }
 
 function timeArg(t: FuseTime, NOW: number, OMIT: number): TimeArg | undefined {
@@ -75,18 +103,18 @@ export function attrOps(ctx: FsContext): FuseOps {
     chmod(path, mode, cb) {
       const c = caller(ctx);
       run(ctx, 'chmod', cb, async () => {
-        const attr = await client.setattr(ctx.hidden.target(path), { mode: mode & 0o7777 }, await credOf(ctx, c));
-        attrs.put(attr, path);
+        checkPath(path);
+        await setAttrs(ctx, path, { mode: mode & 0o7777 }, await credOf(ctx, c));
       }, () => ({ path, mode }));
     },
 
     chown(path, uid, gid, cb) {
       const c = caller(ctx);
       run(ctx, 'chown', cb, async () => {
+        checkPath(path);
         // chown(-1, -1) is passed on too: POSIX still wants ctime updated.
         const changes = { uid: uid === NO_ID ? undefined : uid, gid: gid === NO_ID ? undefined : gid };
-        const attr = await client.setattr(ctx.hidden.target(path), changes, await credOf(ctx, c));
-        attrs.put(attr, path);
+        await setAttrs(ctx, path, changes, await credOf(ctx, c));
       }, () => ({ path, uid, gid }));
     },
 
@@ -119,10 +147,8 @@ export function attrOps(ctx: FsContext): FuseOps {
         const m = timeArg(mtime, UTIME_NOW, UTIME_OMIT);
         if (a === undefined && m === undefined) return; // both UTIME_OMIT: nothing changes, not even ctime
         checkPath(path);
-        const ino = attrs.inoOf(path) ?? (await attrOfPath(ctx, path)).ino;
-        await landIfOpen(ctx, ino);
-        const attr = await client.setattr(ctx.hidden.target(path), { atime: a, mtime: m }, await credOf(ctx, c));
-        attrs.put(attr, path);
+        if (attrs.inoOf(path) === undefined) await attrOfPath(ctx, path);
+        await setAttrs(ctx, path, { atime: a, mtime: m }, await credOf(ctx, c));
       }, () => ({ path, atime, mtime }));
     },
   };

@@ -1,4 +1,4 @@
-// readdir, mkdir, rmdir. Directories need no open state of their own: libfuse 2 keeps the
+// readdir, mkdir, rmdir, fsyncdir. Directories need no open state of their own: libfuse 2 keeps the
 // listing per opendir, and the master lists by path.
 import type { Attr } from '../client/api.js';
 import { parentOf } from './attr-cache.js';
@@ -49,9 +49,13 @@ export function dirOps(ctx: FsContext): FuseOps {
         checkPath(path);
         await ctx.hidden.settle();
         const attr: Attr = await client.mkdir(path, S_IFDIR | (mode & 0o7777), await credOf(ctx, c));
-        attrs.put(attr, path);
-        attrs.forgetParent(path);
+        attrs.put(attr, path); // the directory's new attrs came with the reply (client.observeAttrs)
       }, () => ({ path, mode }));
+    },
+
+    // fsync(2) of a directory: its entries (every namespace change so far) are on the master's disk.
+    fsyncdir(path, datasync, fd, cb) {
+      run(ctx, 'fsyncdir', cb, () => client.syncMetadata(), () => ({ path }));
     },
 
     rmdir(path, cb) {
@@ -61,8 +65,10 @@ export function dirOps(ctx: FsContext): FuseOps {
         await ctx.hidden.settle();
         try {
           await client.rmdir(path, await credOf(ctx, c));
-        } finally {
+        } catch (err) {
           attrs.forgetParent(path);
+          throw err;
+        } finally {
           attrs.forgetPath(path);
         }
       }, () => ({ path }));

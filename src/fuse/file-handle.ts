@@ -61,6 +61,8 @@ export class FileTable {
   private readonly handles = new Map<number, OpenFile>();
   private readonly states = new Map<number, FileState>();
   private readonly raBudget: ReadAheadBudget;
+  /** Release calls to the master still under way (close() does not wait for them). */
+  private readonly releasing = new Set<Promise<void>>();
   private nextFh = 1;
   private idleTimer: NodeJS.Timeout;
 
@@ -118,7 +120,9 @@ export class FileTable {
   /**
    * Last step of a handle: land its data, drop it, and release it on the master (opens are
    * counted per handle there; the last release of an unlinked file frees it). Errors are
-   * logged: the kernel ignores release's answer (close() got flush's).
+   * logged: the kernel ignores release's answer (close() got flush's). The master's release
+   * is not waited for: it goes out on the same ordered session as every later call of this
+   * mount, so it is applied before them all the same.
    */
   async release(fh: number): Promise<void> {
     const of = this.handles.get(fh);
@@ -134,11 +138,16 @@ export class FileTable {
     }
     st.handles--;
     if (st.handles === 0 && this.states.get(st.ino) === st) this.states.delete(st.ino);
-    try {
-      await this.client.release(st.ino);
-    } catch (err) {
-      this.log.warn({ ino: st.ino, err: (err as Error)?.message ?? String(err) }, 'release failed');
-    }
+    const p: Promise<void> = this.client
+      .release(st.ino)
+      .catch((err: unknown) => this.log.warn({ ino: st.ino, err: (err as Error)?.message ?? String(err) }, 'release failed'))
+      .finally(() => this.releasing.delete(p));
+    this.releasing.add(p);
+  }
+
+  /** Waits for the master to have every release made so far (unmount). */
+  async releasesDone(): Promise<void> {
+    await Promise.allSettled([...this.releasing]);
   }
 
   /** Lands everything buffered in every open file (unmount). Returns the number that failed. */

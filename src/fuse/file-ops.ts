@@ -21,8 +21,8 @@ export function fileOps(ctx: FsContext): FuseOps {
         const cred = await credOf(ctx, c);
         const exclusive = (flags & fsc.O_EXCL) !== 0;
         const startSec = Math.floor(Date.now() / 1000);
-        const made = await client.create(path, S_IFREG | (mode & 0o7777), cred, { exclusive, open: true });
-        attrs.forgetParent(path);
+        const forWrite = (flags & 3) !== fsc.O_RDONLY;
+        const made = await client.create(path, S_IFREG | (mode & 0o7777), cred, { exclusive, open: true, forWrite });
         let attr = made;
         // Lost a race with another client that created it first: O_TRUNC still applies.
         if ((flags & fsc.O_TRUNC) !== 0 && attr.size > 0) {
@@ -95,9 +95,7 @@ export function fileOps(ctx: FsContext): FuseOps {
 
     release(path, fd, cb) {
       run(ctx, 'release', cb, async () => {
-        const ino = files.get(fd).ino;
         await files.release(fd);
-        attrs.forgetIno(ino);
       }, () => ({ fd }));
     },
   };

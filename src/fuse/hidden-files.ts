@@ -84,7 +84,9 @@ export class HiddenFiles {
       path: src,
       cred,
       timer: setTimeout(() => void this.fire(p), UNLINK_DEFER_MS),
-      run: () => this.client.unlink(src, cred),
+      run: async () => {
+        await this.client.unlink(src, cred);
+      },
     };
     this.pending.set(src, p);
     this.attrs.forgetPath(src);
@@ -125,10 +127,10 @@ export class HiddenFiles {
           if (!(err instanceof GfsError && err.code === 'ENOENT')) {
             this.log.warn({ path: p.path, err: (err as Error)?.message ?? String(err) }, 'deferred unlink failed');
           }
+          this.attrs.forgetParent(p.path);
         })
         .finally(() => {
           if (this.pending.get(p.path) === p) this.pending.delete(p.path);
-          this.attrs.forgetParent(p.path);
         });
     }
     return p.done;

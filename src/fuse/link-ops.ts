@@ -6,6 +6,8 @@ import { SYMLINK_MAX } from '../common/limits.js';
 import { caller, checkPath, credOf, run, type FsContext } from './context.js';
 import { isHiddenName } from './hidden-files.js';
 import type { FuseOps } from './native.js';
+import { isDir } from './stat.js';
+import type { Attr } from '../client/api.js';
 
 export function linkOps(ctx: FsContext): FuseOps {
   const { client, attrs } = ctx;
@@ -18,12 +20,20 @@ export function linkOps(ctx: FsContext): FuseOps {
         // libfuse unlinks a hidden name at the file's last release: only the mapping goes.
         if (ctx.hidden.forget(path)) return;
         await ctx.hidden.settle();
+        const ino = attrs.inoOf(path);
+        let survivor: Attr | undefined;
         try {
-          await client.unlink(path, await credOf(ctx, c));
-        } finally {
+          survivor = await client.unlink(path, await credOf(ctx, c));
+        } catch (err) {
           attrs.forgetParent(path);
-          attrs.forgetPath(path); // the inode's nlink/ctime changed under its other names too
+          attrs.forgetPath(path);
+          throw err;
         }
+        // The directory's new attrs came with the reply (client.observeAttrs); the inode's
+        // nlink/ctime changed under its other names too.
+        attrs.forgetName(path);
+        if (survivor) attrs.put(survivor);
+        else attrs.forgetIno(ino);
       }, () => ({ path }));
     },
 
@@ -39,16 +49,24 @@ export function linkOps(ctx: FsContext): FuseOps {
         await ctx.hidden.beforeRename(dst);
         const srcIno = attrs.inoOf(src);
         const dstIno = attrs.inoOf(dst);
+        let moved: Attr | undefined;
         try {
           // libfuse 2 has no rename flags; replacing an existing target is atomic on the master.
-          await client.rename(src, dst, 0, await credOf(ctx, c));
-        } finally {
+          moved = await client.rename(src, dst, 0, await credOf(ctx, c));
+        } catch (err) {
           attrs.forgetParent(src);
           attrs.forgetParent(dst);
           attrs.forgetIno(srcIno);
           attrs.forgetIno(dstIno);
-          attrs.forgetAllPaths(); // names under a renamed directory moved too
+          attrs.forgetAllPaths();
+          throw err;
         }
+        // Both directories' new attrs came with the reply (client.observeAttrs). A replaced
+        // target lost a link; names under a renamed directory moved with it.
+        if (dstIno !== moved?.ino) attrs.forgetIno(dstIno);
+        if (moved) attrs.put(moved);
+        else attrs.forgetIno(srcIno);
+        attrs.movePaths(src, dst, !moved || isDir(moved));
       }, () => ({ src, dst }));
     },
 
@@ -63,9 +81,8 @@ export function linkOps(ctx: FsContext): FuseOps {
           attrs.put(attr, dst);
         } catch (err) {
           attrs.forgetPath(src);
-          throw err;
-        } finally {
           attrs.forgetParent(dst);
+          throw err;
         }
       }, () => ({ src, dst }));
     },
@@ -78,7 +95,6 @@ export function linkOps(ctx: FsContext): FuseOps {
         await ctx.hidden.settle();
         const attr = await client.symlink(target, path, await credOf(ctx, c));
         attrs.put(attr, path);
-        attrs.forgetParent(path);
       }, () => ({ target, path }));
     },
 

@@ -185,6 +185,8 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
   await mkdir(mnt, { recursive: true });
 
   const attrs = new AttrCache(attrTimeoutS * 1000);
+  // Directories a change touched come back with its reply: the cache takes them as they are.
+  client.observeAttrs((a) => attrs.put(a));
   const files = new FileTable(client, log, {
     writeBackBytesPerFile: Math.min(perFile, total),
     writeBackBytesTotal: total,
@@ -259,6 +261,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     });
     if (isMountPoint(mnt)) await detach(mnt);
     await hidden.close().catch(() => undefined);
+    await files.releasesDone();
     files.close();
     log.info({ dir: mnt, fuseOps: ctx.stats.snapshot() }, 'unmounted');
   }

@@ -20,7 +20,6 @@ export function specialOps(ctx: FsContext): FuseOps {
         await ctx.hidden.settle();
         const attr = await client.mknod(path, mode, dev, await credOf(ctx, c));
         attrs.put(attr, path);
-        attrs.forgetParent(path);
       }, () => ({ path, mode, dev }));
     },
 

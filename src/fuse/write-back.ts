@@ -7,7 +7,12 @@
 // Memory: bounded per file (await our own flushes) and per mount (BufferPool). Errors of
 // background flushes are kept with a sequence number and reported by the next
 // write/flush/fsync/close of every handle that has not seen them yet.
-import type { Attr, GfsClientApi } from '../client/api.js';
+// chmod/chown/utimens of the file while it has writes pending are folded into the commit
+// (foldAttrs): `tar -x` sets times, owner and mode of every file before closing it, and each
+// would otherwise be a master round trip of its own. This mount shows them at once (overlay);
+// other clients see them with the data, at close.
+import type { Attr, Cred, GfsClientApi, SetAttrChanges } from '../client/api.js';
+import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { BufferPool } from './buffer-pool.js';
 
@@ -35,9 +40,19 @@ export interface WriteBackEnv {
   onAttr?: (attr: Attr) => void;
 }
 
+/** Attribute changes waiting for the next commit, with the cred they were made with. */
+export interface PendingAttrs {
+  changes: SetAttrChanges;
+  cred: Cred;
+  /** Date.now() of the last change folded (its ctime, and the time of a 'now'). */
+  at: number;
+}
+
 export class FileState {
   /** Logical size as this mount knows it, including buffered writes. */
   size: number;
+  /** chmod/chown/utimens folded into the next commit. */
+  pendingAttrs: PendingAttrs | undefined;
   /** Bumped on every change of the data (read-ahead drops what it fetched before). */
   gen = 0;
   /** Open handles in this mount. */
@@ -64,7 +79,24 @@ export class FileState {
 
   /** True while anything written here is not yet committed on the master. */
   get dirty(): boolean {
-    return this.open.size > 0 || this.inflight.size > 0 || this.landedSinceCommit;
+    return this.open.size > 0 || this.inflight.size > 0 || this.landedSinceCommit || this.pendingAttrs !== undefined;
+  }
+
+  /**
+   * Folds an attribute change into the next commit, if writes are pending and the change is
+   * made with the same cred as the ones already folded; false otherwise (the caller then lands
+   * what is pending and changes the attributes on the master itself, keeping the order).
+   */
+  foldAttrs(changes: SetAttrChanges, cred: Cred): boolean {
+    if (!this.dirty || changes.size !== undefined) return false;
+    const p = this.pendingAttrs;
+    if (p && (p.cred.uid !== cred.uid || p.cred.gid !== cred.gid)) return false;
+    const into = p?.changes ?? {};
+    for (const k of ['mode', 'uid', 'gid', 'atime', 'mtime'] as const) {
+      if (changes[k] !== undefined) (into as Record<string, unknown>)[k] = changes[k];
+    }
+    this.pendingAttrs = { changes: into, cred, at: Date.now() };
+    return true;
   }
 
   get bufferedBytes(): number {
@@ -226,14 +258,23 @@ export class FileState {
   /** Records the landed size on the master (mtime too); serialised so commits do not cross. */
   commit(): Promise<void> {
     const run = async (): Promise<void> => {
-      if (!this.landedSinceCommit) return;
+      if (!this.landedSinceCommit && !this.pendingAttrs) return;
+      const landed = this.landedSinceCommit;
+      const attrs = this.pendingAttrs;
       this.landedSinceCommit = false;
+      this.pendingAttrs = undefined;
       try {
-        const attr = await this.env.client.commitWrite(this.ino, this.landedEnd);
+        // Attributes alone (the buffered data was cut away meanwhile): no size, no new mtime.
+        const attr = landed
+          ? await this.env.client.commitWrite(this.ino, this.landedEnd, attrs && { changes: attrs.changes, cred: attrs.cred })
+          : await this.env.client.setattr(this.ino, attrs!.changes, attrs!.cred);
         this.committed(attr);
         this.env.onAttr?.(attr);
       } catch (err) {
-        this.landedSinceCommit = true;
+        this.landedSinceCommit ||= landed;
+        // A change the master refuses (EPERM...) is reported once, not retried forever.
+        const refused = err instanceof GfsError && !err.retryable;
+        if (attrs && !refused) this.pendingAttrs ??= attrs;
         throw err;
       }
     };
@@ -282,7 +323,7 @@ export class FileState {
   /** Idle timer: send data that sat buffered too long, and commit what landed. */
   flushIdle(now: number): void {
     for (const e of [...this.open.values()]) if (now - e.touched >= IDLE_FLUSH_MS) this.startFlush(e);
-    if (this.open.size === 0 && this.inflight.size === 0 && this.landedSinceCommit) {
+    if (this.open.size === 0 && this.inflight.size === 0 && (this.landedSinceCommit || this.pendingAttrs)) {
       this.commit().catch((err) => this.fail(err, { op: 'commit' }));
     }
   }

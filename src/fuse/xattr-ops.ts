@@ -1,6 +1,8 @@
 // setxattr/getxattr/listxattr/removexattr. The kernel asks for "security.capability" before
-// every write(2) on FUSE (file_remove_privs), so its absence is remembered per inode for a
-// short time instead of costing a master round trip per 128 KiB write.
+// every write(2) on FUSE (file_remove_privs), and `ls -l` for "security.selinux" of every
+// file: an inode whose cached attrs say it has no xattrs at all is answered ENODATA here, and
+// the absence of "security.capability" is remembered per inode for a short time, instead of a
+// master round trip each.
 import { GfsError } from '../common/errors.js';
 import { XATTR_NAME_MAX, XATTR_VALUE_MAX } from '../common/limits.js';
 import { caller, checkPath, credOf, run, type FsContext } from './context.js';
@@ -48,6 +50,7 @@ export function xattrOps(ctx: FsContext): FuseOps {
       run(ctx, 'getxattr', cb, async () => {
         checkPath(path);
         checkName(name);
+        if (attrs.get(path)?.xattrs === 0) throw new GfsError('ENODATA', 'no such attribute');
         const ino = name === CAPS ? attrs.inoOf(path) : undefined;
         if (ino !== undefined) {
           const at = noCaps.get(ino);
@@ -68,6 +71,7 @@ export function xattrOps(ctx: FsContext): FuseOps {
     listxattr(path, cb) {
       run(ctx, 'listxattr', cb, async () => {
         checkPath(path);
+        if (attrs.get(path)?.xattrs === 0) return [];
         return client.listxattr(ctx.hidden.target(path));
       }, () => ({ path }));
     },

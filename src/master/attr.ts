@@ -20,5 +20,6 @@ export function toAttr(i: Inode): Attr {
     mtime: { sec: i.mtime.sec, nsec: i.mtime.nsec },
     ctime: { sec: i.ctime.sec, nsec: i.ctime.nsec },
     goal: i.goal,
+    xattrs: i.xattrs.size,
   };
 }

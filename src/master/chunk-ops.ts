@@ -19,6 +19,7 @@ export interface ChunkLocationOut {
   serverId: string;
   addr: string;
   load: number;
+  dataAddr: string;
 }
 
 export interface ChunkInfoOut {
@@ -77,6 +78,19 @@ export class ChunkOps {
     // A client is waiting for these: below their goal, they go to the front of the repair queue.
     for (const c of chunks) if (c.replicas.length < current.goal) this.core.repair.noteWaiting(c.handle);
     return { chunks, fileSize: current.size, chunkSize: cs };
+  }
+
+  /**
+   * The first chunk of a file just created to be written: allocated and leased now, so the
+   * client's first write needs no lookup. Undefined when the file already has one.
+   */
+  allocateFirst(inode: Inode): ChunkInfoOut | undefined {
+    if (!inode.chunks || inode.chunks.has(0)) return undefined;
+    // Nowhere to place it: the create still succeeds; the first write asks and gets the error.
+    if (!this.core.registry.place(inode.goal).length) return undefined;
+    this.allocateMissing(inode, 0, 0);
+    const meta = this.core.chunks.get(inode.chunks.get(0)!);
+    return meta && this.describe(meta, true);
   }
 
   /** size = max(size, end); mtime = ctime = now. */
@@ -258,7 +272,7 @@ export class ChunkOps {
     }
     const replicas = ids.map((id) => {
       const s = registry.get(id)!;
-      return { serverId: id, addr: s.addr, load: s.load };
+      return { serverId: id, addr: s.addr, load: s.load, dataAddr: s.dataAddr };
     });
     return {
       index: meta.index,

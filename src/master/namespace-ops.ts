@@ -108,7 +108,8 @@ export class NamespaceOps {
     return inode.target ?? '';
   }
 
-  unlink(path: string): void {
+  /** Returns the directory and, when it lives on (other names, still open), the inode. */
+  unlink(path: string): { parent: Inode; survivor?: Inode } {
     const loc = this.ns.resolveParent(path);
     if (!loc) throw eisdir(path);
     const inode = this.ns.child(loc.parent, loc.name);
@@ -117,9 +118,11 @@ export class NamespaceOps {
     const free = inode.nlink <= 1 && !this.core.opens.isOpen(inode.ino);
     this.core.mutate({ op: 'unlink', parent: loc.parent.ino, name: loc.name, free, time: now() });
     this.core.log.debug({ path, ino: inode.ino, free }, 'unlink');
+    return { parent: loc.parent, survivor: free ? undefined : inode };
   }
 
-  rmdir(path: string): void {
+  /** Returns the directory that held it. */
+  rmdir(path: string): Inode {
     const loc = this.ns.resolveParent(path);
     if (!loc) throw new GfsError('EBUSY', 'cannot remove the root directory');
     const inode = this.ns.child(loc.parent, loc.name);
@@ -127,9 +130,11 @@ export class NamespaceOps {
     if (!isDir(inode)) throw enotdir(path);
     if (inode.entries!.size) throw new GfsError('ENOTEMPTY', `directory not empty: ${path}`);
     this.core.mutate({ op: 'rmdir', parent: loc.parent.ino, name: loc.name, time: now() });
+    return loc.parent;
   }
 
-  rename(src: string, dst: string, flags: number): void {
+  /** Returns both directories and the moved inode. */
+  rename(src: string, dst: string, flags: number): { srcParent: Inode; dstParent: Inode; moved: Inode } {
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw einval(`unknown rename flags ${flags}`);
     if (flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw einval('RENAME_NOREPLACE and RENAME_EXCHANGE together');
     const from = this.ns.resolveParent(src);
@@ -139,7 +144,7 @@ export class NamespaceOps {
     if (!moved) throw enoent(src);
     const target = this.ns.child(to.parent, to.name);
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
-    if (target && moved.ino === target.ino) return; // same inode: POSIX says do nothing
+    if (target && moved.ino === target.ino) return { srcParent: from.parent, dstParent: to.parent, moved }; // same inode: POSIX says do nothing
     // A directory cannot move into its own subtree.
     if (isDir(moved) && this.ns.isAncestorOrSelf(moved, to.parent)) {
       throw einval(`cannot move a directory into itself: ${src} -> ${dst}`);
@@ -167,6 +172,7 @@ export class NamespaceOps {
       free,
       time: now(),
     });
+    return { srcParent: from.parent, dstParent: to.parent, moved };
   }
 
   /** Where a new entry goes; `exists` is thrown when the name is taken (or is "/"). */

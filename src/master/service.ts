@@ -1,10 +1,10 @@
 // gRPC handlers of the Master service: map wire messages to the operations and back. Every
 // handler goes through unaryHandler (GfsError -> status + gfs-errno, anything else -> INTERNAL).
-// Mutating handlers wait for `core.durable()` before answering.
+// Handlers answer once what they changed or read is committed (`core.committed()`, see SyncMode).
 import { unaryHandler } from '../common/rpc.js';
 import { GfsError } from '../common/errors.js';
-import type { Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
-import { AttrOps, type TimeArg } from './attr-ops.js';
+import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
+import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
 import { toAttr } from './attr.js';
 import { ChunkOps } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
@@ -15,7 +15,11 @@ import { NamespaceOps } from './namespace-ops.js';
 import { MAY_READ, MAY_WRITE, accessOfFlags, checkIo, eacces, mayAccess } from './permissions.js';
 import { checkTime } from './time.js';
 
-export function masterHandlers(core: MasterCore): MasterHandlers {
+/** The unary handlers of the Master service (Session, which serves them over a stream, is added by security.ts). */
+type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
+export type UnaryMasterHandlers = Pick<MasterHandlers, Exclude<KnownKeys<MasterHandlers>, 'Session'>>;
+
+export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
   const log = core.log;
   const ns = new NamespaceOps(core);
   const chunks = new ChunkOps(core);
@@ -23,34 +27,45 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
   const cluster = new ClusterOps(core, chunks);
   const health = new HealthOps(core);
   const attrReply = (inode: Inode) => ({ attr: toAttr(inode) });
+  /** The reply of a change that added the name `path`: the inode, and its directory as it is now. */
+  const addedReply = (inode: Inode, path: string) => {
+    let parent: Inode | undefined;
+    try {
+      parent = core.ns.resolveParent(path)?.parent;
+    } catch {
+      parent = undefined;
+    }
+    return { attr: toAttr(inode), parent: parent && toAttr(parent) };
+  };
   /** Data access by (cred, client id) to a file: granted by its open or by its mode (permissions.ts). */
   const io = (ino: number, c: Cred__Output | null, clientId: string, want: number) => {
     const inode = core.ns.get(ino);
     if (inode) checkIo(core.grants, inode, cred(c), clientId ?? '', want);
   };
 
-  /** A handler that changes state: answer only once the change is durable. */
+  /** A handler that changes state: answer only once the change is committed. */
   function mutating<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
     return unaryHandler<Req, Res>(log, name, async (req) => {
       const res = await fn(req);
-      await core.durable();
+      await core.committed();
       return res;
     });
   }
 
   /**
-   * A handler that only reads: it answers once what it read is durable, so no client ever
-   * sees a change that a crash could still take back (free when nothing is being logged).
+   * A handler that only reads: it answers once what it read is committed, so no client ever
+   * sees a change that a crash of the master could still take back (free when nothing is
+   * being logged).
    */
   function reading<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
     return unaryHandler<Req, Res>(log, name, async (req) => {
       const res = await fn(req);
-      await core.durable();
+      await core.committed();
       return res;
     });
   }
 
-  const handlers: MasterHandlers = {
+  const handlers: UnaryMasterHandlers = {
     GetAttr: reading('GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino))),
     ReadDir: reading('ReadDir', (req) => {
       const r = ns.readdir(req.path, req.after, req.limit);
@@ -62,7 +77,7 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
     }),
     Mkdir: mutating('Mkdir', (req) => {
       log.debug({ path: req.path }, 'mkdir');
-      return attrReply(ns.mkdir(req.path, req.mode, cred(req.cred), req.umask));
+      return addedReply(ns.mkdir(req.path, req.mode, cred(req.cred), req.umask), req.path);
     }),
     Create: mutating('Create', (req) => {
       log.debug({ path: req.path }, 'create');
@@ -74,34 +89,39 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
         existed = undefined;
       }
       const made = ns.create(req.path, req.mode, c, req.umask, req.exclusive);
+      const reply: AttrReply = addedReply(made, req.path);
       if (req.clientId) {
         attrs.open('', made.ino, req.clientId);
         // The creator may use what it created; opening an existing file gives what its mode allows.
         const bits = existed === made.ino ? (mayAccess(c, made, MAY_READ) ? MAY_READ : 0) | (mayAccess(c, made, MAY_WRITE) ? MAY_WRITE : 0) : MAY_READ | MAY_WRITE;
         core.grants.grant(made.ino, req.clientId, bits);
+        const chunk = req.allocate && existed !== made.ino ? chunks.allocateFirst(made) : undefined;
+        if (chunk) {
+          reply.chunk = core.tokens ? { ...chunk, token: core.tokens.sign('write', chunk.handle, chunk.version) } : chunk;
+          reply.chunkSize = core.cfg.chunkSize;
+        }
       }
-      return attrReply(made);
+      return reply;
     }),
     Mknod: mutating('Mknod', (req) => {
       log.debug({ path: req.path }, 'mknod');
-      return attrReply(ns.mknod(req.path, req.mode, req.rdev, cred(req.cred), req.umask));
+      return addedReply(ns.mknod(req.path, req.mode, req.rdev, cred(req.cred), req.umask), req.path);
     }),
     Unlink: mutating('Unlink', (req) => {
-      ns.unlink(req.path);
-      return {};
+      const r = ns.unlink(req.path);
+      return { parent: toAttr(r.parent), attr: r.survivor && toAttr(r.survivor) };
     }),
     Rmdir: mutating('Rmdir', (req) => {
       log.debug({ path: req.path }, 'rmdir');
-      ns.rmdir(req.path);
-      return {};
+      return { parent: toAttr(ns.rmdir(req.path)) };
     }),
     Rename: mutating('Rename', (req) => {
       log.debug({ path: req.src, to: req.dst, flags: req.flags }, 'rename');
-      ns.rename(req.src, req.dst, req.flags);
-      return {};
+      const r = ns.rename(req.src, req.dst, req.flags);
+      return { parent: toAttr(r.srcParent), dstParent: toAttr(r.dstParent), attr: toAttr(r.moved) };
     }),
-    Link: mutating('Link', (req) => attrReply(ns.link(req.src, req.dst))),
-    Symlink: mutating('Symlink', (req) => attrReply(ns.symlink(req.target, req.path, cred(req.cred)))),
+    Link: mutating('Link', (req) => addedReply(ns.link(req.src, req.dst), req.dst)),
+    Symlink: mutating('Symlink', (req) => addedReply(ns.symlink(req.target, req.path, cred(req.cred)), req.path)),
     Readlink: reading('Readlink', (req) => ({ target: ns.readlink(req.path, req.ino) })),
     SetAttr: mutating('SetAttr', async (req) => {
       const inode = await attrs.setattr({
@@ -147,6 +167,10 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
       if (!core.opens.isOpenBy(req.ino, req.clientId)) core.grants.drop(req.ino, req.clientId);
       return {};
     }),
+    SyncMetadata: unaryHandler(log, 'SyncMetadata', async () => {
+      await core.durable();
+      return {};
+    }),
     GetChunks: mutating('GetChunks', async (req) => {
       if (req.length > 0) io(req.ino, req.cred, req.clientId, req.forWrite ? MAY_WRITE : MAY_READ);
       const r = await chunks.getChunks(req.ino, req.offset, req.length, req.forWrite);
@@ -155,9 +179,26 @@ export function masterHandlers(core: MasterCore): MasterHandlers {
       const mode = req.forWrite ? 'write' : 'read';
       return { ...r, chunks: r.chunks.map((c) => ({ ...c, token: signer.sign(mode, c.handle, c.version) })) };
     }),
-    CommitWrite: mutating('CommitWrite', (req) => {
+    CommitWrite: mutating('CommitWrite', async (req) => {
       io(req.ino, req.cred, req.clientId, MAY_WRITE);
-      return attrReply(chunks.commitWrite(req.ino, req.end));
+      const inode = chunks.commitWrite(req.ino, req.end);
+      const a = req.attrs;
+      const atime = timeArg(a?.atime ?? null, 'atime');
+      const mtime = timeArg(a?.mtime ?? null, 'mtime');
+      if (!a || ((a.valid & ~SETATTR_SIZE) === 0 && atime === undefined && mtime === undefined)) return attrReply(inode);
+      // The size is committed either way; a refused change is reported on its own.
+      const changed = await attrs.setattr({
+        path: '',
+        ino: req.ino,
+        cred: cred(a.cred),
+        valid: a.valid & ~SETATTR_SIZE,
+        mode: a.mode,
+        uid: a.uid,
+        gid: a.gid,
+        atime,
+        mtime,
+      });
+      return attrReply(changed);
     }),
     ReserveAppend: mutating('ReserveAppend', (req) => {
       io(req.ino, req.cred, req.clientId, MAY_WRITE);
