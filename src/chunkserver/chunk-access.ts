@@ -7,6 +7,7 @@ import { countBytes } from '../common/metrics.js';
 import type { ReadRequest__Output } from '../generated/gfs/index.js';
 import type { Admission } from './admission.js';
 import type { ChunkStore } from './chunk-store.js';
+import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint } from './validate.js';
 
 export interface AccessDeps {
@@ -19,8 +20,11 @@ export interface AccessDeps {
 export interface ChunkAccess {
   /** Token check of a data call (no-op without token checking). */
   allow(token: Buffer | undefined, need: 'read' | 'write', handle: unknown, version: unknown): void;
-  /** One read of at most `maxLength` bytes: checks, token, then a checksummed read in the read pool. */
-  read(r: ReadRequest__Output, maxLength: number): Promise<Buffer>;
+  /**
+   * One read of at most `maxLength` bytes: checks, token, then a checksummed read in the read
+   * pool (into memory from `lease` when given).
+   */
+  read(r: ReadRequest__Output, maxLength: number, lease?: (n: number) => Slab): Promise<Buffer>;
 }
 
 export function chunkAccess(deps: AccessDeps): ChunkAccess {
@@ -29,7 +33,7 @@ export function chunkAccess(deps: AccessDeps): ChunkAccess {
   };
   return {
     allow,
-    async read(r, maxLength) {
+    async read(r, maxLength, lease) {
       const handle = checkHandle(r.handle);
       const version = checkUint('version', r.version);
       allow(r.token, 'read', handle, version);
@@ -37,7 +41,7 @@ export function chunkAccess(deps: AccessDeps): ChunkAccess {
       const length = checkUint('length', r.length);
       if (length > maxLength) throw new GfsError('EINVAL', `read of ${length} bytes: at most ${maxLength} in one call`);
       checkRange(handle, offset, 0);
-      const data = await deps.admission.read(() => deps.store.read(handle, version, offset, length));
+      const data = await deps.admission.read(() => deps.store.read(handle, version, offset, length, lease));
       countBytes('read', data.length);
       return data;
     },

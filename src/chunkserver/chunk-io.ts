@@ -23,14 +23,16 @@ export function ioError(err: unknown, what: string): GfsError {
   return new GfsError(code === 'ENOSPC' ? 'ENOSPC' : 'EIO', msg);
 }
 
-export async function readFull(fh: RandomAccessFile, pos: number, n: number): Promise<Buffer> {
-  const buf = Buffer.alloc(n); // zeros past EOF, so a short file fails its checksums
+/** `into`: where the bytes go (at least n long); a fresh buffer otherwise. */
+export async function readFull(fh: RandomAccessFile, pos: number, n: number, into?: Buffer): Promise<Buffer> {
+  const buf = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
   let got = 0;
   while (got < n) {
     const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
+  buf.fill(0, got); // zeros past EOF, so a short file fails its checksums
   return buf;
 }
 

@@ -17,6 +17,7 @@ import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
 import { ioError, readFull, readFullSync, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
 import { type ChunkFile, FileCache } from './file-cache.js';
+import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 
 /** Chunks whose checksum arrays stay in memory (each at most 4 KiB for a 64 MiB chunk). */
@@ -224,8 +225,8 @@ export class ChunkStore {
   }
 
   /** Reads [start, start+n) of the chunk file and verifies it against the old checksums. */
-  private async readVerified(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number): Promise<Buffer> {
-    const buf = await readFull(fh, block * BLOCK, n).catch((err) => Promise.reject(ioError(err, `chunk ${h}: read`)));
+  private async readVerified(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number, into?: Buffer): Promise<Buffer> {
+    const buf = await readFull(fh, block * BLOCK, n, into).catch((err) => Promise.reject(ioError(err, `chunk ${h}: read`)));
     return this.verified(h, buf, block, crcs);
   }
 
@@ -255,8 +256,11 @@ export class ChunkStore {
 
   // ------------------------------------------------------------- operations
 
-  /** Bytes [offset, min(offset+length, chunk length)), every touched block verified. */
-  async read(handle: number, version: number, offset: number, length: number): Promise<Buffer> {
+  /**
+   * Bytes [offset, min(offset+length, chunk length)), every touched block verified. With
+   * `lease`, the memory comes from it (the caller releases it once the bytes are sent).
+   */
+  async read(handle: number, version: number, offset: number, length: number, lease?: (n: number) => Slab): Promise<Buffer> {
     const h = checkHandle(handle);
     checkUint('version', version);
     checkUint('offset', offset);
@@ -270,7 +274,8 @@ export class ChunkStore {
       const start = b0 * BLOCK;
       const stop = Math.min(Math.ceil(end / BLOCK) * BLOCK, st.length);
       const crcs = await this.crcs(h, st);
-      const buf = await this.use(h, (fh) => this.readVerified(h, fh, crcs, b0, stop - start));
+      const into = lease?.(stop - start).buf;
+      const buf = await this.use(h, (fh) => this.readVerified(h, fh, crcs, b0, stop - start, into));
       return buf.subarray(offset - start, end - start);
     });
   }

@@ -31,6 +31,7 @@ import type { ChunkStore } from './chunk-store.js';
 import { checkPeers } from './peers.js';
 import { checkHandle, checkUint } from './validate.js';
 import type { WriteOrder } from './write-order.js';
+import { SlabPool, type Slab } from '../common/slab-pool.js';
 
 /** Requests one connection may have in flight; more are refused with EAGAIN. */
 export const DATA_INFLIGHT_PER_CONN = 1024;
@@ -40,6 +41,8 @@ export const DATA_WRITE_BYTES_MAX = 512 * MiB;
 export const DATA_SEND_HIGH_WATER = 64 * MiB;
 /** Bound on one Apply forwarded by the primary to a secondary. */
 export const APPLY_TIMEOUT_MS = 15_000;
+/** Recycled payload and read buffers kept when idle (fresh memory faults on first touch). */
+export const DATA_POOL_IDLE_BYTES = 128 * MiB;
 
 export interface DataServerDeps {
   store: ChunkStore;
@@ -67,13 +70,14 @@ export interface DataServer {
 const KIND_NAMES: Record<number, string> = { [Kind.Read]: 'data.Read', [Kind.Write]: 'data.Write', [Kind.Apply]: 'data.Apply', [Kind.Sync]: 'data.Sync' };
 const EMPTY = new Uint8Array(0);
 
-type Reply = { header: Uint8Array; payload?: Buffer };
+type Reply = { header: Uint8Array; payload?: Buffer; release?: () => void };
 
 export async function startDataServer(deps: DataServerDeps, host: string, port: number): Promise<DataServer> {
   const { store, order, admission, log } = deps;
   const access = chunkAccess(deps);
   let heldWriteBytes = 0;
   const sockets = new Set<net.Socket>();
+  const pool = new SlabPool(DATA_POOL_IDLE_BYTES);
 
   const hold = (n: number) => {
     if (heldWriteBytes + n > DATA_WRITE_BYTES_MAX) {
@@ -91,11 +95,28 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     admission.write(() => store.write(handle, version, offset, data, { create: true, sync }));
 
   async function read(f: Frame): Promise<Reply> {
-    const data = await access.read(readCodec.decode(f.header), MAX_PAYLOAD_BYTES);
-    return { header: EMPTY, payload: data };
+    let slab: Slab | undefined;
+    const lease = (n: number) => (slab = pool.lease(n));
+    try {
+      const data = await access.read(readCodec.decode(f.header), MAX_PAYLOAD_BYTES, lease);
+      return { header: EMPTY, payload: data, release: slab?.release };
+    } catch (err) {
+      slab?.release();
+      throw err;
+    }
   }
 
+  /** A write's payload goes back to the pool only once every forward of it has been sent. */
   async function write(f: Frame): Promise<Reply> {
+    const sends: Array<Promise<void>> = [];
+    try {
+      return await primaryWrite(f, sends);
+    } finally {
+      await Promise.all(sends);
+    }
+  }
+
+  async function primaryWrite(f: Frame, sends: Array<Promise<void>>): Promise<Reply> {
     const req = writeCodec.decode(f.header);
     access.allow(req.token, 'write', req.handle, req.version);
     const w = checkWriteFields(req);
@@ -107,9 +128,11 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
       // this same turn: the order of frames on the wire is the order of application.
       const serial = order.next(w.handle);
       const apply = applyCodec.encode({ handle: w.handle, version: w.version, offset: w.offset, length: w.length, serial, sync: req.sync, token: req.token });
-      const remote = secondaries.map((addr) =>
-        deps.peers.request(addr, Kind.Apply, apply, f.payload, APPLY_TIMEOUT_MS, `chunk ${w.handle}: apply at secondary ${addr}`),
-      );
+      const remote = secondaries.map((addr) => {
+        let sent!: () => void;
+        sends.push(new Promise<void>((r) => (sent = r)));
+        return deps.peers.request(addr, Kind.Apply, apply, f.payload, APPLY_TIMEOUT_MS, `chunk ${w.handle}: apply at secondary ${addr}`, undefined, sent);
+      });
       const local = localWrite(w.handle, w.version, w.offset, f.payload, req.sync);
       const [l, ...r] = await Promise.allSettled([local, ...remote]);
       const failed = [l, ...r].find((x): x is PromiseRejectedResult => x.status === 'rejected');
@@ -171,16 +194,18 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     let inflight = 0;
     let closed = false;
 
-    const send = (kind: Kind, id: number, header: Uint8Array, payload?: Buffer) => {
-      if (closed) return;
+    /** `sent`: called once the payload has been handed to the kernel (or the socket is gone). */
+    const send = (kind: Kind, id: number, header: Uint8Array, payload?: Buffer, sent?: () => void) => {
+      if (closed) return sent?.();
       const prefix = framePrefix(kind, id, header, payload?.length ?? 0);
       if (payload && payload.length > 0) {
         socket.cork();
         socket.write(prefix);
-        socket.write(payload);
+        socket.write(payload, sent);
         socket.uncork();
       } else {
         socket.write(prefix);
+        sent?.();
       }
       if (socket.writableLength > DATA_SEND_HIGH_WATER && !socket.isPaused()) {
         socket.pause();
@@ -210,9 +235,10 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     };
 
     const reader = new FrameReader((f) => {
-      if (closed) return;
+      if (closed) return f.release();
       if (!role) return hello(f);
       if (inflight >= DATA_INFLIGHT_PER_CONN) {
+        f.release();
         return fail(f.id, new GfsError('EAGAIN', `${inflight} data requests in flight on this connection, at most ${DATA_INFLIGHT_PER_CONN}`, GrpcStatus.RESOURCE_EXHAUSTED));
       }
       inflight++;
@@ -226,13 +252,19 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
       p.then(
         (r) => {
           done(false);
-          send(Kind.Ok, f.id, r.header, r.payload);
+          send(Kind.Ok, f.id, r.header, r.payload, r.release);
         },
         (err) => {
           done(true);
           fail(f.id, err);
         },
-      ).finally(() => inflight--);
+      ).finally(() => {
+        inflight--;
+        f.release(); // a write's payload is applied (and forwarded) by now
+      });
+    }, {
+      // A write's payload is received into recycled memory.
+      sink: (kind, _id, _header, bytes) => (kind === Kind.Write || kind === Kind.Apply ? pool.lease(bytes) : undefined),
     });
 
     socket.on('data', (chunk: Buffer) => {
@@ -247,6 +279,7 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     socket.on('error', (err) => log.debug({ peer, err: err.message }, 'data connection error'));
     socket.on('close', () => {
       closed = true;
+      reader.abandon();
       sockets.delete(socket);
     });
   }

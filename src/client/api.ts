@@ -76,7 +76,8 @@ export interface GfsClientApi {
   release(ino: number): Promise<void>;
 
   /** Reads up to `length` bytes; short only at end of file; holes read as zeros. */
-  read(ino: number, offset: number, length: number): Promise<Buffer>;
+  /** Up to `length` bytes (short at end of file); with `into`, read into it and return a view of it. */
+  read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Writes to every replica and then records the new size/mtime on the master. */
   write(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<Attr>;
   /**

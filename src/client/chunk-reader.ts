@@ -31,8 +31,10 @@ export interface ReaderDeps {
 export class ChunkReader {
   constructor(private readonly d: ReaderDeps) {}
 
-  async read(ino: number, offset: number, length: number): Promise<Buffer> {
+  /** `into`: where the bytes go (at least `length` bytes; holes are zero-filled there too). */
+  async read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
+    if (into && into.length < length) throw new GfsError('EINVAL', `read of ${length} bytes into a buffer of ${into.length}`);
     const { locator } = this.d;
     const chunkSize = await locator.ensureChunkSize(ino);
     let size = locator.cache.size(ino);
@@ -47,12 +49,12 @@ export class ChunkReader {
       // A single piece gets its buffer only once the pool runs it: thousands of small reads
       // waiting in the queue then hold no memory beyond their closures.
       return this.d.limit(async () => {
-        const out = Buffer.alloc(n); // zeros: holes stay zero
+        const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
         await this.readPiece(ino, offset, pieces[0]!, out);
         return out;
       });
     }
-    const out = Buffer.alloc(n); // zeros: holes stay zero
+    const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
     await Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out))));
     return out;
   }
@@ -66,7 +68,10 @@ export class ChunkReader {
           await locator.lookupRead(ino, fileOffset + p.at, p.length);
           info = locator.cache.forRead(ino, p.index);
         }
-        if (!info) return; // a hole
+        if (!info) {
+          out.fill(0, p.at, p.at + p.length); // a hole
+          return;
+        }
         if (info.replicas.length === 0) {
           locator.cache.invalidateChunk(ino, p.index);
           throw new GfsError('EHOSTDOWN', `chunk ${info.handle} of inode ${ino} has no live replica`);

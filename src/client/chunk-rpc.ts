@@ -64,9 +64,11 @@ export class ChunkRpc {
   }
 
   private async readData(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
-    const f = await this.data!.request(addr, Kind.Read, readCodec.encode({ handle, version, offset, length, token }), undefined, this.timeoutFor(length), `read chunk ${handle} from ${addr}`);
+    const dest = into.subarray(at, at + length);
+    const f = await this.data!.request(addr, Kind.Read, readCodec.encode({ handle, version, offset, length, token }), undefined, this.timeoutFor(length), `read chunk ${handle} from ${addr}`, dest);
     if (f.payload.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
-    f.payload.copy(into, at);
+    // A large reply was received straight into `dest`; a small one arrived whole in one piece.
+    if (f.payload.buffer !== dest.buffer || f.payload.byteOffset !== dest.byteOffset) f.payload.copy(dest);
     return f.payload.length;
   }
 

@@ -228,10 +228,10 @@ export class GfsClient implements GfsClientApi {
     await this.call<pb.ReleaseRequest, unknown>('Release', { ino, clientId: this.clientId }, true);
   }
 
-  async read(ino: number, offset: number, length: number): Promise<Buffer> {
+  async read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     checkIno(ino);
     checkRange(offset, length);
-    return this.reader.read(ino, offset, length);
+    return this.reader.read(ino, offset, length, into);
   }
 
   async write(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<Attr> {

@@ -30,6 +30,10 @@ interface Pending {
   reject(err: GfsError): void;
   timer: NodeJS.Timeout;
   context: string;
+  /** Where the payload of the Ok reply goes when it spans socket pieces (at most its length). */
+  into?: Buffer;
+  /** The request's payload is still queued in this process. */
+  unsent: boolean;
 }
 
 const lost = (addr: string, why: string) => new GfsError('EHOSTDOWN', `data channel to ${addr}: ${why}`, GrpcStatus.UNAVAILABLE);
@@ -49,7 +53,13 @@ export class DataConn {
     readonly addr: string,
     private readonly socket: net.Socket,
   ) {
-    const reader = new FrameReader((f) => this.onFrame(f));
+    const reader = new FrameReader((f) => this.onFrame(f), {
+      // A read's bytes go straight into the caller's buffer: no copy of our own, no fresh memory.
+      sink: (kind, id, _header, bytes) => {
+        const into = kind === Kind.Ok ? this.pending.get(id)?.into : undefined;
+        return into && bytes <= into.length ? { buf: into.subarray(0, bytes), release: () => undefined } : undefined;
+      },
+    });
     socket.on('data', (chunk: Buffer) => {
       try {
         reader.push(chunk);
@@ -106,23 +116,41 @@ export class DataConn {
    * Sends one request (header, and payload bytes if any) and resolves with its Ok frame; an
    * Err frame rejects with the server's error, a timeout with ETIMEDOUT.
    */
-  request(kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string): Promise<Frame> {
-    if (this.failure) return Promise.reject(this.failure);
+  /**
+   * `into`: where the reply's payload may go directly. `sent`: called once the payload has left
+   * this process (or will never be sent): the caller may reuse its memory from then on.
+   */
+  request(kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string, into?: Buffer, sent?: () => void): Promise<Frame> {
+    if (this.failure) {
+      sent?.();
+      return Promise.reject(this.failure);
+    }
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.pending.delete(id)) reject(new GfsError('ETIMEDOUT', `${context}: no answer within ${timeoutMs} ms`));
+        if (!this.pending.delete(id)) return;
+        const err = new GfsError('ETIMEDOUT', `${context}: no answer within ${timeoutMs} ms`);
+        reject(err);
+        // A late reply could still be streaming into the caller's buffer, or our payload still
+        // wait in the socket, and the caller now reuses that memory: this connection must not
+        // move another byte.
+        if (into || p.unsent) this.fail(lost(this.addr, `a request got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, context });
+      const p: Pending = { resolve, reject, timer, context, into, unsent: !!payload && payload.length > 0 };
+      this.pending.set(id, p);
       const prefix = framePrefix(kind, id, header, payload?.length ?? 0);
       if (payload && payload.length > 0) {
         this.socket.cork();
         this.socket.write(prefix);
-        this.socket.write(payload);
+        this.socket.write(payload, () => {
+          p.unsent = false;
+          sent?.();
+        });
         this.socket.uncork();
       } else {
         this.socket.write(prefix);
+        sent?.();
       }
     });
   }
@@ -188,9 +216,16 @@ export class DataConnPool {
     return p;
   }
 
-  async request(addr: string, kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string): Promise<Frame> {
-    const conn = await this.get(addr);
-    return conn.request(kind, header, payload, timeoutMs, context);
+  /** `into`, `sent`: see DataConn.request. */
+  async request(addr: string, kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string, into?: Buffer, sent?: () => void): Promise<Frame> {
+    let conn: DataConn;
+    try {
+      conn = await this.get(addr);
+    } catch (err) {
+      sent?.();
+      throw err;
+    }
+    return conn.request(kind, header, payload, timeoutMs, context, into, sent);
   }
 
   close(): void {

@@ -36,6 +36,8 @@ export interface Frame {
   id: number;
   header: Buffer;
   payload: Buffer;
+  /** Gives back the payload's memory when it came from a pool (see FrameSinks); else a no-op. */
+  release(): void;
 }
 
 /** The bytes before a frame's payload: prefix and header. */
@@ -52,74 +54,92 @@ export function framePrefix(kind: Kind, id: number, header: Uint8Array, payloadB
 }
 
 /**
- * Cuts a byte stream into frames. Bytes arrive in socket-sized pieces; a frame that spans
- * pieces is copied once into a buffer of its own size. Throws EPROTO-like GfsErrors (EINVAL)
- * on a frame that breaks the bounds, after which the connection must be closed.
+ * Where the payload of a frame that spans socket pieces goes, decided once its prefix and
+ * header are in: straight into a buffer the receiver names (a read into its caller's buffer),
+ * or a pooled one. Undefined: a fresh buffer.
+ */
+export interface FrameSinks {
+  sink?(kind: number, id: number, header: Buffer, bytes: number): { buf: Buffer; release(): void } | undefined;
+}
+
+const NOOP = () => undefined;
+
+/**
+ * Cuts a byte stream into frames. Bytes arrive in socket-sized pieces: a frame inside one
+ * piece is handed on as views of it; a payload that spans pieces is copied once, into the
+ * buffer FrameSinks names. Throws EINVAL on a frame that breaks the bounds, after which the
+ * connection must be closed.
  */
 export class FrameReader {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** The frame being filled, once its length is known and it spans pieces. */
-  private target: Buffer | undefined;
-  private filled = 0;
+  /** Bytes of a prefix or header that arrived split across pieces. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** The frame whose payload is being filled. */
+  private cur: { kind: number; id: number; header: Buffer; payload: Buffer; release: () => void; filled: number } | undefined;
 
-  constructor(private readonly onFrame: (f: Frame) => void) {}
+  constructor(
+    private readonly onFrame: (f: Frame) => void,
+    private readonly sinks: FrameSinks = {},
+  ) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
     while (buf.length > 0) {
-      if (this.target) {
-        const n = Math.min(buf.length, this.target.length - this.filled);
-        buf.copy(this.target, this.filled, 0, n);
-        this.filled += n;
+      const cur = this.cur;
+      if (cur) {
+        const n = Math.min(buf.length, cur.payload.length - cur.filled);
+        buf.copy(cur.payload, cur.filled, 0, n);
+        cur.filled += n;
         buf = buf.subarray(n);
-        if (this.filled === this.target.length) {
-          const whole = this.target;
-          this.target = undefined;
-          this.emit(whole);
+        if (cur.filled === cur.payload.length) {
+          this.cur = undefined;
+          this.onFrame({ kind: cur.kind, id: cur.id, header: cur.header, payload: cur.payload, release: cur.release });
         }
         continue;
       }
-      if (this.pendingBytes > 0) {
-        // A few bytes of a prefix are waiting: join them with this piece and start over.
-        this.pending.push(buf);
-        buf = Buffer.concat(this.pending, this.pendingBytes + buf.length);
-        this.pending = [];
-        this.pendingBytes = 0;
+      if (this.partialBytes > 0) {
+        this.partial.push(buf);
+        buf = Buffer.concat(this.partial, this.partialBytes + buf.length);
+        this.partial = [];
+        this.partialBytes = 0;
       }
-      if (buf.length < 4) {
-        this.pending.push(buf);
-        this.pendingBytes = buf.length;
-        return;
-      }
+      if (buf.length < FRAME_PREFIX_BYTES) return this.keep(buf);
       const total = 4 + buf.readUInt32BE(0);
-      if (total < FRAME_PREFIX_BYTES || total > FRAME_PREFIX_BYTES + MAX_HEADER_BYTES + MAX_PAYLOAD_BYTES) {
-        throw new GfsError('EINVAL', `data channel: frame of ${total} bytes is out of bounds`);
+      const hlen = buf.readUInt32BE(9);
+      if (total < FRAME_PREFIX_BYTES || hlen > MAX_HEADER_BYTES || FRAME_PREFIX_BYTES + hlen > total || total - FRAME_PREFIX_BYTES - hlen > MAX_PAYLOAD_BYTES) {
+        throw new GfsError('EINVAL', `data channel: frame of ${total} bytes with a header of ${hlen} is out of bounds`);
       }
+      const kind = buf.readUInt8(4);
+      const id = buf.readUInt32BE(5);
       if (buf.length >= total) {
-        this.emit(buf.subarray(0, total));
+        // The whole frame is in this piece: views, no copy.
+        this.onFrame({ kind, id, header: buf.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + hlen), payload: buf.subarray(FRAME_PREFIX_BYTES + hlen, total), release: NOOP });
         buf = buf.subarray(total);
         continue;
       }
-      this.target = Buffer.allocUnsafe(total);
-      buf.copy(this.target, 0);
-      this.filled = buf.length;
+      if (buf.length < FRAME_PREFIX_BYTES + hlen) return this.keep(buf);
+      // The payload spans pieces: it goes to its sink, or a buffer of its own.
+      const header = Buffer.from(buf.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + hlen));
+      const bytes = total - FRAME_PREFIX_BYTES - hlen;
+      const to = this.sinks.sink?.(kind, id, header, bytes);
+      const payload = to ? to.buf : Buffer.allocUnsafe(bytes);
+      if (payload.length !== bytes) throw new GfsError('EIO', `data channel: sink of ${payload.length} bytes for a payload of ${bytes}`);
+      const got = buf.length - FRAME_PREFIX_BYTES - hlen;
+      buf.copy(payload, 0, FRAME_PREFIX_BYTES + hlen);
+      this.cur = { kind, id, header, payload, release: to ? to.release : NOOP, filled: got };
       return;
     }
   }
 
-  private emit(whole: Buffer): void {
-    const kind = whole.readUInt8(4);
-    const id = whole.readUInt32BE(5);
-    const hlen = whole.readUInt32BE(9);
-    if (hlen > MAX_HEADER_BYTES || FRAME_PREFIX_BYTES + hlen > whole.length) {
-      throw new GfsError('EINVAL', `data channel: header of ${hlen} bytes in a frame of ${whole.length}`);
-    }
-    this.onFrame({
-      kind,
-      id,
-      header: whole.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + hlen),
-      payload: whole.subarray(FRAME_PREFIX_BYTES + hlen),
-    });
+  /** Frees the payload buffer of a frame cut off by a broken connection. */
+  abandon(): void {
+    this.cur?.release();
+    this.cur = undefined;
+  }
+
+  private keep(buf: Buffer): void {
+    // Copied: the socket's piece may be reused once this call returns.
+    this.partial.push(Buffer.from(buf));
+    this.partialBytes += buf.length;
   }
 }

@@ -6,6 +6,7 @@ import type { Attr, GfsClientApi } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { BufferPool } from './buffer-pool.js';
+import { SlabPool } from '../common/slab-pool.js';
 import { ReadAhead, type ReadAheadBudget } from './read-ahead.js';
 import { EXTENT_BYTES, FileState } from './write-back.js';
 
@@ -61,6 +62,8 @@ export class FileTable {
   private readonly handles = new Map<number, OpenFile>();
   private readonly states = new Map<number, FileState>();
   private readonly raBudget: ReadAheadBudget;
+  /** Recycled read-ahead buffers. */
+  private readonly raPool: SlabPool;
   /** Release calls to the master still under way (close() does not wait for them). */
   private readonly releasing = new Set<Promise<void>>();
   private nextFh = 1;
@@ -74,6 +77,7 @@ export class FileTable {
     const keepIdle = Math.max(2, Math.floor(opts.writeBackBytesPerFile / EXTENT_BYTES));
     this.pool = new BufferPool(EXTENT_BYTES, opts.writeBackBytesTotal, keepIdle, () => this.evict());
     this.raBudget = { used: 0, limit: opts.readAheadBytesTotal };
+    this.raPool = new SlabPool(opts.readAheadBytesTotal);
     this.idleTimer = setInterval(() => this.flushIdle(), 1000);
     this.idleTimer.unref();
   }
@@ -101,7 +105,7 @@ export class FileTable {
     let fh = this.nextFh;
     while (this.handles.has(fh) || fh === 0) fh = fh >= 0x7fffffff ? 1 : fh + 1;
     this.nextFh = fh >= 0x7fffffff ? 1 : fh + 1;
-    const of = new OpenFile(fh, st, flags, new ReadAhead(this.client, attr.ino, this.opts.readAheadBytes, this.raBudget));
+    const of = new OpenFile(fh, st, flags, new ReadAhead(this.client, attr.ino, this.opts.readAheadBytes, this.raBudget, this.raPool));
     this.handles.set(fh, of);
     return of;
   }

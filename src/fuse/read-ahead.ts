@@ -4,8 +4,11 @@
 // to `maxBytes`), keep at most a current and a next segment, and serve the kernel from them.
 // Memory is bounded per mount by a shared budget; without room we read just what was asked.
 // Segments are tagged with the file's data generation: any write or truncate through this
-// mount drops them.
+// mount drops them. Their memory comes from a pool of recycled buffers (fresh memory costs a
+// page fault per page on first touch); a buffer goes back only once its fetch has settled and
+// no reader can still be copying from it.
 import type { GfsClientApi } from '../client/api.js';
+import type { Slab, SlabPool } from '../common/slab-pool.js';
 
 const MIN_WINDOW = 1024 * 1024;
 /** Reads this close to the previous end still count as sequential (kernel reorders a little). */
@@ -23,6 +26,9 @@ interface Segment {
   gen: number;
   promise: Promise<Buffer>;
   data?: Buffer;
+  slab: Slab;
+  settled: boolean;
+  dropped: boolean;
 }
 
 export class ReadAhead {
@@ -35,11 +41,17 @@ export class ReadAhead {
     private readonly ino: number,
     private readonly maxBytes: number,
     private readonly budget: ReadAheadBudget,
+    private readonly pool: SlabPool,
   ) {}
 
-  /** Up to `len` bytes at `off` (short only at end of file). */
+  /**
+   * Up to `len` bytes at `off` (short only at end of file). The result may be a view of a
+   * segment: copy it before the next read of this handle.
+   */
   async read(gen: number, off: number, len: number): Promise<Buffer> {
     if (this.segs.length > 0 && this.segs.some((s) => s.gen !== gen)) this.dropAll();
+    // Segments wholly behind the reader are done (a previous read has copied from them).
+    while (this.segs.length > 0 && this.segs[0]!.start + this.segs[0]!.want <= off && this.segs[0]!.settled) this.drop(this.segs[0]!);
     const end = off + len;
     const covered = this.segs.some((s) => s.start <= off && off < s.start + s.want);
     const sequential = covered || (this.next === -1 ? off === 0 : Math.abs(off - this.next) <= SEQ_SLACK);
@@ -62,17 +74,15 @@ export class ReadAhead {
       this.window = Math.min(this.maxBytes, Math.max(MIN_WINDOW, this.window * 2));
       this.fetch(lastEnd, this.window, gen);
     }
-    const out = await this.serve(off, len);
-    // Segments wholly behind the reader are done.
-    while (this.segs.length > 0 && this.segs[0]!.start + this.segs[0]!.want <= off) this.drop(this.segs[0]!);
-    return out;
+    return this.serve(off, len);
   }
 
   private fetch(start: number, want: number, gen: number): boolean {
     if (this.budget.used + want > this.budget.limit) return false;
     this.budget.used += want;
-    const seg: Segment = { start, want, gen, promise: Promise.resolve(Buffer.alloc(0)) };
-    seg.promise = this.client.read(this.ino, start, want).then(
+    const slab = this.pool.lease(want);
+    const seg: Segment = { start, want, gen, promise: Promise.resolve(Buffer.alloc(0)), slab, settled: false, dropped: false };
+    seg.promise = this.client.read(this.ino, start, want, slab.buf).then(
       (data) => {
         seg.data = data;
         return data;
@@ -81,6 +91,10 @@ export class ReadAhead {
         this.drop(seg);
         throw err;
       },
+    );
+    void seg.promise.then(
+      () => this.settle(seg),
+      () => this.settle(seg),
     );
     seg.promise.catch(() => undefined); // a prefetch nobody waits for must not be an unhandled rejection
     let i = this.segs.length;
@@ -115,6 +129,13 @@ export class ReadAhead {
     if (i < 0) return;
     this.segs.splice(i, 1);
     this.budget.used -= seg.want;
+    seg.dropped = true;
+    if (seg.settled) seg.slab.release();
+  }
+
+  private settle(seg: Segment): void {
+    seg.settled = true;
+    if (seg.dropped) seg.slab.release();
   }
 
   dropAll(): void {
