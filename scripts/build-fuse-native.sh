@@ -80,7 +80,7 @@ fi
 
 # --- build ------------------------------------------------------------------------------------
 hash_inputs() {
-  { cat "$PATCH" "$FN/fuse-native.c" "$FN/binding.gyp"; node -p 'process.versions.node + process.arch + process.versions.modules'; } \
+  { cat "$PATCH" "$FN/fuse-native.c" "$FN/binding.gyp"; [ ! -f "$FN/fuse-ll.c" ] || cat "$FN/fuse-ll.c"; node -p 'process.versions.node + process.arch + process.versions.modules'; } \
     | sha256sum | cut -d' ' -f1
 }
 want=$(hash_inputs)

@@ -29,8 +29,22 @@ export interface DirEntry {
   attr: Attr;
 }
 
+/** A directory's entries (name order, without "." and ".."), with the directory and its parent. */
+export interface DirListing extends Array<DirEntry> {
+  dir?: Attr;
+  /** Inode of the directory's parent (the directory itself for the root). */
+  parent?: number;
+}
+
 /** A file is addressed by path, or by inode number once open (survives rename and unlink). */
 export type Target = string | number;
+
+/**
+ * An entry (a name in a directory) is addressed by path, or by its directory's inode number
+ * and its name: what an inode-addressed client (the FUSE mount) uses, immune to renames of
+ * the directory's ancestors.
+ */
+export type Entry = string | { parent: number; name: string };
 
 export interface WriteOptions {
   /** Data is on every replica's disk (fdatasync) before the call resolves. */
@@ -44,23 +58,25 @@ export interface GfsClientApi {
   observeAttrs(fn: (attr: Attr) => void): void;
 
   getattr(target: Target): Promise<Attr>;
-  readdir(path: string): Promise<DirEntry[]>;
-  mkdir(path: string, mode: number, cred?: Cred): Promise<Attr>;
+  /** The attrs of the entry `name` of directory `parent` (ENOENT when there is none). */
+  lookup(parent: number, name: string): Promise<Attr>;
+  readdir(dir: Target): Promise<DirListing>;
+  mkdir(at: Entry, mode: number, cred?: Cred): Promise<Attr>;
   /** With `open`, the file is also registered as open by this client (as open() does). */
   /** With `forWrite` too, the master also leases the new file's first chunk (its first write needs no lookup). */
-  create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr>;
-  mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
+  create(at: Entry, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr>;
+  mknod(at: Entry, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
   /** Resolves the inode's attrs when it lives on (other names, still open). */
-  unlink(path: string, cred?: Cred): Promise<Attr | undefined>;
-  rmdir(path: string, cred?: Cred): Promise<void>;
+  unlink(at: Entry, cred?: Cred): Promise<Attr | undefined>;
+  rmdir(at: Entry, cred?: Cred): Promise<void>;
   /**
    * flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically.
    * Resolves the moved inode's attrs.
    */
-  rename(src: string, dst: string, flags?: number, cred?: Cred): Promise<Attr | undefined>;
-  link(existing: string, newPath: string, cred?: Cred): Promise<Attr>;
-  symlink(target: string, path: string, cred?: Cred): Promise<Attr>;
-  readlink(path: string): Promise<string>;
+  rename(src: Entry, dst: Entry, flags?: number, cred?: Cred): Promise<Attr | undefined>;
+  link(existing: Target, at: Entry, cred?: Cred): Promise<Attr>;
+  symlink(target: string, at: Entry, cred?: Cred): Promise<Attr>;
+  readlink(target: Target): Promise<string>;
   setattr(target: Target, changes: SetAttrChanges, cred?: Cred): Promise<Attr>;
   truncate(target: Target, size: number, cred?: Cred): Promise<Attr>;
   statfs(): Promise<StatFs>;

@@ -7,7 +7,7 @@ import { GfsError } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
 import type * as pb from '../generated/gfs/index.js';
-import type { Attr, Cred, DirEntry, GfsClientApi, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
+import type { Attr, Cred, DirListing, Entry, GfsClientApi, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
 import { ChunkLocator } from './chunk-locator.js';
 import { ChunkReader } from './chunk-reader.js';
 import { ChunkRpc } from './chunk-rpc.js';
@@ -70,6 +70,10 @@ export class GfsClient implements GfsClientApi {
     return typeof target === 'number' ? { path: '', ino: target } : { path: target, ino: 0 };
   }
 
+  private static entry(at: Entry): { path: string; parent: number; name: string } {
+    return typeof at === 'string' ? { path: at, parent: 0, name: '' } : { path: '', parent: at.parent, name: at.name };
+  }
+
   /** Tells `fn` every attr the master sends besides the one a call returns (directories a change touched). */
   observeAttrs(fn: (attr: Attr) => void): void {
     this.attrObservers.push(fn);
@@ -98,24 +102,31 @@ export class GfsClient implements GfsClientApi {
     return r.attr!;
   }
 
-  async readdir(path: string): Promise<DirEntry[]> {
-    const out: DirEntry[] = [];
+  async lookup(parent: number, name: string): Promise<Attr> {
+    const r = await this.call<pb.GetAttrRequest, pb.AttrReply__Output>('GetAttr', { path: '', ino: 0, parent, name }, true);
+    return r.attr!;
+  }
+
+  async readdir(dir: Target): Promise<DirListing> {
+    const out: DirListing = [];
     let after = '';
     for (;;) {
-      const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', { path, after, limit: READDIR_PAGE }, true);
+      const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', { ...GfsClient.addr(dir), after, limit: READDIR_PAGE }, true);
       for (const e of r.entries) out.push({ name: e.name, attr: e.attr! });
+      out.dir = r.dir ?? undefined;
+      out.parent = r.parent;
       if (!r.more || r.entries.length === 0) return out;
       after = r.entries[r.entries.length - 1]!.name;
     }
   }
 
-  mkdir(path: string, mode: number, cred?: Cred): Promise<Attr> {
-    return this.added('Mkdir', { path, mode, cred: this.cred(cred) });
+  mkdir(at: Entry, mode: number, cred?: Cred): Promise<Attr> {
+    return this.added('Mkdir', { ...GfsClient.entry(at), mode, cred: this.cred(cred) });
   }
 
-  async create(path: string, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr> {
+  async create(at: Entry, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr> {
     const req: pb.CreateRequest = {
-      path,
+      ...GfsClient.entry(at),
       mode,
       cred: this.cred(cred),
       exclusive: opts?.exclusive ?? false,
@@ -131,32 +142,38 @@ export class GfsClient implements GfsClientApi {
     return attr;
   }
 
-  mknod(path: string, mode: number, rdev: number, cred?: Cred): Promise<Attr> {
-    return this.added('Mknod', { path, mode, rdev, cred: this.cred(cred) });
+  mknod(at: Entry, mode: number, rdev: number, cred?: Cred): Promise<Attr> {
+    return this.added('Mknod', { ...GfsClient.entry(at), mode, rdev, cred: this.cred(cred) });
   }
 
-  unlink(path: string, cred?: Cred): Promise<Attr | undefined> {
-    return this.changed('Unlink', { path, cred: this.cred(cred) });
+  unlink(at: Entry, cred?: Cred): Promise<Attr | undefined> {
+    return this.changed('Unlink', { ...GfsClient.entry(at), cred: this.cred(cred) });
   }
 
-  async rmdir(path: string, cred?: Cred): Promise<void> {
-    await this.changed('Rmdir', { path, cred: this.cred(cred) });
+  async rmdir(at: Entry, cred?: Cred): Promise<void> {
+    await this.changed('Rmdir', { ...GfsClient.entry(at), cred: this.cred(cred) });
   }
 
-  rename(src: string, dst: string, flags = 0, cred?: Cred): Promise<Attr | undefined> {
-    return this.changed('Rename', { src, dst, flags, cred: this.cred(cred) });
+  rename(src: Entry, dst: Entry, flags = 0, cred?: Cred): Promise<Attr | undefined> {
+    const s = GfsClient.entry(src);
+    const d = GfsClient.entry(dst);
+    const req: pb.RenameRequest = { src: s.path, srcParent: s.parent, srcName: s.name, dst: d.path, dstParent: d.parent, dstName: d.name, flags, cred: this.cred(cred) };
+    return this.changed('Rename', req);
   }
 
-  link(existing: string, newPath: string, cred?: Cred): Promise<Attr> {
-    return this.added('Link', { src: existing, dst: newPath, cred: this.cred(cred) });
+  link(existing: Target, at: Entry, cred?: Cred): Promise<Attr> {
+    const src = GfsClient.addr(existing);
+    const d = GfsClient.entry(at);
+    const req: pb.LinkRequest = { src: src.path, srcIno: src.ino, dst: d.path, dstParent: d.parent, dstName: d.name, cred: this.cred(cred) };
+    return this.added('Link', req);
   }
 
-  symlink(target: string, path: string, cred?: Cred): Promise<Attr> {
-    return this.added('Symlink', { target, path, cred: this.cred(cred) });
+  symlink(target: string, at: Entry, cred?: Cred): Promise<Attr> {
+    return this.added('Symlink', { target, ...GfsClient.entry(at), cred: this.cred(cred) });
   }
 
-  async readlink(path: string): Promise<string> {
-    return (await this.call<pb.GetAttrRequest, pb.ReadlinkReply__Output>('Readlink', { path }, true)).target;
+  async readlink(target: Target): Promise<string> {
+    return (await this.call<pb.GetAttrRequest, pb.ReadlinkReply__Output>('Readlink', GfsClient.addr(target), true)).target;
   }
 
   private setAttrRequest(target: Target, changes: SetAttrChanges, cred?: Cred): pb.SetAttrRequest {

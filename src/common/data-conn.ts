@@ -188,49 +188,67 @@ export class DataConn {
   }
 }
 
-/** One data connection per server address, opened on first use and again after it breaks. */
+/**
+ * One data connection per server address, opened on first use and again after it breaks.
+ * Requests to one address leave in the order they are made: while a connection is being
+ * opened they queue, and are written, in order, before any later request.
+ */
 export class DataConnPool {
-  private readonly conns = new Map<string, Promise<DataConn>>();
+  private readonly conns = new Map<string, Slot>();
   private closed = false;
 
   constructor(private readonly opts: DataConnOptions = {}) {}
 
-  get(addr: string): Promise<DataConn> {
-    if (this.closed) return Promise.reject(new GfsError('EBADF', 'data connections are closed'));
-    const cur = this.conns.get(addr);
-    if (cur) {
-      // A connection that broke is replaced; one still opening is shared.
-      return cur.then((c) => (c.alive ? c : this.replace(addr, cur)), () => this.replace(addr, cur));
-    }
-    return this.replace(addr, undefined);
-  }
-
-  private replace(addr: string, old: Promise<DataConn> | undefined): Promise<DataConn> {
-    const now = this.conns.get(addr);
-    if (now && now !== old) return now.then((c) => (c.alive ? c : this.replace(addr, now)));
-    const p = DataConn.open(addr, this.opts);
-    p.catch(() => {
-      if (this.conns.get(addr) === p) this.conns.delete(addr);
-    });
-    this.conns.set(addr, p);
-    return p;
-  }
-
   /** `into`, `sent`: see DataConn.request. */
-  async request(addr: string, kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string, into?: Buffer, sent?: () => void): Promise<Frame> {
-    let conn: DataConn;
-    try {
-      conn = await this.get(addr);
-    } catch (err) {
+  request(addr: string, kind: Kind, header: Uint8Array, payload: Uint8Array | undefined, timeoutMs: number, context: string, into?: Buffer, sent?: () => void): Promise<Frame> {
+    if (this.closed) {
       sent?.();
-      throw err;
+      return Promise.reject(new GfsError('EBADF', 'data connections are closed'));
     }
-    return conn.request(kind, header, payload, timeoutMs, context, into, sent);
+    let slot = this.conns.get(addr);
+    if (slot?.conn && !slot.conn.alive) slot = undefined;
+    if (!slot) slot = this.open(addr);
+    // An open connection takes the frame now: a primary's forwards are on the wire before its
+    // own disk write starts.
+    if (slot.conn) return slot.conn.request(kind, header, payload, timeoutMs, context, into, sent);
+    return new Promise<Frame>((resolve, reject) => {
+      slot!.waiting.push((conn, err) => {
+        if (!conn) {
+          sent?.();
+          reject(err);
+          return;
+        }
+        conn.request(kind, header, payload, timeoutMs, context, into, sent).then(resolve, reject);
+      });
+    });
+  }
+
+  private open(addr: string): Slot {
+    const slot: Slot = { waiting: [] };
+    this.conns.set(addr, slot);
+    DataConn.open(addr, this.opts).then(
+      (conn) => {
+        if (this.closed || this.conns.get(addr) !== slot) conn.close();
+        else slot.conn = conn;
+        // In order, before any later request can use the connection.
+        for (const w of slot.waiting.splice(0)) w(slot.conn, lost(addr, 'the pool was closed'));
+      },
+      (err: GfsError) => {
+        if (this.conns.get(addr) === slot) this.conns.delete(addr);
+        for (const w of slot.waiting.splice(0)) w(undefined, err);
+      },
+    );
+    return slot;
   }
 
   close(): void {
     this.closed = true;
-    for (const p of this.conns.values()) p.then((c) => c.close(), () => undefined);
+    for (const slot of this.conns.values()) slot.conn?.close();
     this.conns.clear();
   }
+}
+
+interface Slot {
+  conn?: DataConn;
+  waiting: Array<(conn: DataConn | undefined, err: GfsError) => void>;
 }

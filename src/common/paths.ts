@@ -27,6 +27,15 @@ export function checkName(name: string): void {
   if (name.includes('/') || name.includes('\0')) throw new GfsError('EINVAL', `bad name "${name}"`);
 }
 
+/** A name given on its own (not inside a path): also not empty, "." or "..". */
+export function checkEntryName(name: unknown): string {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..') {
+    throw new GfsError('EINVAL', `bad entry name ${JSON.stringify(String(name).slice(0, 64))}`);
+  }
+  checkName(name);
+  return name;
+}
+
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }

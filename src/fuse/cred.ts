@@ -1,30 +1,24 @@
-// Who is calling: uid/gid/pid from the FUSE request (fuse_get_context, exposed by our
-// fuse-native patch) and, for non-root callers, the supplementary groups from
-// /proc/<pid>/status so the master's group checks (chown to a group, setgid, group perms) agree
-// with the kernel's.
+// Who is calling: uid/gid/pid from the FUSE request and, for non-root callers, the
+// supplementary groups from /proc/<pid>/status so the master's group checks (chown to a group,
+// setgid, group perms) agree with the kernel's.
 import { readFile } from 'node:fs/promises';
 import type { Cred } from '../client/api.js';
-import type { FuseCaller, FuseInstance } from './native.js';
+import type { Caller } from './lowlevel.js';
 
 const GROUPS_TTL_MS = 1000;
 const MAX_CACHED = 4096;
 
-export const ROOT_CALLER: FuseCaller = { uid: 0, gid: 0, pid: 0, umask: 0 };
-
-/** Must be called synchronously at the start of an op (the context is per request). */
-export function callerOf(fuse: FuseInstance | undefined): FuseCaller {
-  return fuse?.getContext() ?? ROOT_CALLER;
-}
+export const ROOT_CALLER: Caller = { uid: 0, gid: 0, pid: 0 };
 
 export class CredResolver {
   private readonly groups = new Map<number, { at: number; uid: number; groups: number[] }>();
 
-  async cred(c: FuseCaller): Promise<Cred> {
+  async cred(c: Caller): Promise<Cred> {
     if (c.uid === 0 || c.pid === 0) return { uid: c.uid, gid: c.gid, groups: [] };
     return { uid: c.uid, gid: c.gid, groups: await this.groupsOf(c) };
   }
 
-  private async groupsOf(c: FuseCaller): Promise<number[]> {
+  private async groupsOf(c: Caller): Promise<number[]> {
     const now = Date.now();
     const hit = this.groups.get(c.pid);
     if (hit && hit.uid === c.uid && now - hit.at < GROUPS_TTL_MS) return hit.groups;

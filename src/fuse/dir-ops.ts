@@ -1,77 +1,110 @@
-// readdir, mkdir, rmdir, fsyncdir. Directories need no open state of their own: libfuse 2 keeps the
-// listing per opendir, and the master lists by path.
+// lookup, mkdir, rmdir, opendir/readdir/releasedir, fsyncdir. A listing taken at opendir also
+// answers the lookups that follow it (ls -l, rm -r, find stat every name they list) from the
+// cache, and a name this mount knows is absent from a fresh listing is answered ENOENT without
+// asking the master (inode-cache.ts).
 import type { Attr } from '../client/api.js';
-import { parentOf } from './attr-cache.js';
-import { attrOfPath, statOf } from './attr-ops.js';
-import { caller, checkPath, credOf, run, type FsContext } from './context.js';
-import type { FuseOps, FuseStat } from './native.js';
+import { GfsError } from '../common/errors.js';
+import { statOf } from './attr-ops.js';
+import { checkName, credOf, type FsContext } from './context.js';
+import type { LowLevelOps } from './lowlevel.js';
 import { S_IFDIR } from './stat.js';
 
-function join(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
-}
+export function dirOps(ctx: FsContext): Pick<LowLevelOps, 'lookup' | 'mkdir' | 'rmdir' | 'opendir' | 'readdir' | 'releasedir' | 'fsyncdir' | 'forget'> {
+  const { client, cache } = ctx;
+  /** Listings being read again, one per directory however many lookups wait for it. */
+  const refreshing = new Map<number, Promise<void>>();
 
-const EMPTY_DIR_STAT = (ino: number): FuseStat => ({
-  mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 0, nlink: 2, ino, rdev: 0, blksize: 4096, blocks: 0,
-  atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ctime: { sec: 0, nsec: 0 },
-});
+  /** Reads a directory's listing into the cache (entries' attrs too). */
+  async function list(ino: number) {
+    const listing = await client.readdir(ino);
+    if (listing.dir) cache.put(listing.dir);
+    for (const e of listing) cache.put(e.attr);
+    cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]));
+    return listing;
+  }
 
-export function dirOps(ctx: FsContext): FuseOps {
-  const { client, attrs } = ctx;
+  function refresh(dir: number): Promise<void> {
+    let p = refreshing.get(dir);
+    if (!p) {
+      p = list(dir).then(
+        () => undefined,
+        () => cache.dropListing(dir), // the lookup asks the master by name instead
+      );
+      refreshing.set(dir, p);
+      void p.finally(() => refreshing.delete(dir));
+    }
+    return p;
+  }
 
   return {
-    readdir(path, cb) {
-      run<[string[], FuseStat[]]>(ctx, 'readdir', (err, v) => cb(err, v?.[0], v?.[1]), async () => {
-        // A directory removed while open lists as empty (no name to list by any more).
-        if (path === null) return [['.', '..'], [EMPTY_DIR_STAT(0), EMPTY_DIR_STAT(0)]];
-        checkPath(path);
-        const [entries, self, parent] = await Promise.all([
-          client.readdir(path),
-          attrOfPath(ctx, path),
-          path === '/' ? Promise.resolve(undefined) : attrOfPath(ctx, parentOf(path)).catch(() => undefined),
-        ]);
-        const names: string[] = ['.', '..'];
-        const stats: FuseStat[] = [statOf(ctx, self), statOf(ctx, parent ?? self)];
-        const shadowed = ctx.hidden.shadowedIn(path);
-        for (const e of entries) {
-          if (shadowed?.has(e.name)) continue;
-          attrs.put(e.attr, join(path, e.name));
-          names.push(e.name);
-          stats.push(statOf(ctx, e.attr));
-        }
-        return [names, stats];
-      }, () => ({ path }));
+    async lookup(c, parent, name) {
+      checkName(name);
+      let known = cache.lookup(parent, name);
+      if (known === 'stale') {
+        await refresh(parent);
+        known = cache.lookup(parent, name);
+        if (known === 'stale') known = undefined;
+      }
+      if (known === 'absent') throw new GfsError('ENOENT', `no "${name}" in directory ${parent}`);
+      if (known) {
+        const hit = cache.get(known.ino);
+        if (hit) return statOf(ctx, hit);
+      }
+      let attr: Attr;
+      try {
+        attr = await client.lookup(parent, name);
+      } catch (err) {
+        // What the listing said is no longer true: it is out of date.
+        if (known) cache.dropListing(parent);
+        throw err;
+      }
+      cache.put(attr);
+      if (known && known.ino !== attr.ino) cache.dropListing(parent);
+      return statOf(ctx, attr);
     },
 
-    mkdir(path, mode, cb) {
-      const c = caller(ctx);
-      run(ctx, 'mkdir', cb, async () => {
-        checkPath(path);
-        await ctx.hidden.settle();
-        const attr: Attr = await client.mkdir(path, S_IFDIR | (mode & 0o7777), await credOf(ctx, c));
-        attrs.put(attr, path); // the directory's new attrs came with the reply (client.observeAttrs)
-      }, () => ({ path, mode }));
+    forget(ino) {
+      cache.forget(ino);
+    },
+
+    async mkdir(c, parent, name, mode) {
+      checkName(name);
+      const attr = await client.mkdir({ parent, name }, S_IFDIR | (mode & 0o7777), await credOf(ctx, c));
+      cache.put(attr);
+      cache.added(parent, name, attr.ino);
+      cache.setListing(attr.ino, []); // new and empty: its lookups need no master
+      return statOf(ctx, attr);
+    },
+
+    async rmdir(c, parent, name) {
+      checkName(name);
+      try {
+        await client.rmdir({ parent, name }, await credOf(ctx, c));
+      } catch (err) {
+        cache.dropListing(parent);
+        throw err;
+      }
+      cache.forget(cache.removed(parent, name) ?? 0);
+    },
+
+    async opendir(c, ino) {
+      const listing = await list(ino);
+      const fh = ctx.dirs.add(ino, listing.parent ?? ino, listing.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode })));
+      return { fh };
+    },
+
+    async readdir(c, ino, size, offset, fh) {
+      return ctx.dirs.read(fh, offset, size);
+    },
+
+    async releasedir(c, ino, fh) {
+      ctx.dirs.release(fh);
     },
 
     // fsync(2) of a directory: its entries (every namespace change so far) are on the master's disk.
-    fsyncdir(path, datasync, fd, cb) {
-      run(ctx, 'fsyncdir', cb, () => client.syncMetadata(), () => ({ path }));
-    },
-
-    rmdir(path, cb) {
-      const c = caller(ctx);
-      run(ctx, 'rmdir', cb, async () => {
-        checkPath(path);
-        await ctx.hidden.settle();
-        try {
-          await client.rmdir(path, await credOf(ctx, c));
-        } catch (err) {
-          attrs.forgetParent(path);
-          throw err;
-        } finally {
-          attrs.forgetPath(path);
-        }
-      }, () => ({ path }));
+    async fsyncdir() {
+      await client.syncMetadata();
     },
   };
 }
+

@@ -1,4 +1,4 @@
-// The one table from client errors to the negative errno fuse-native hands to the kernel.
+// The one table from client errors to the errno the kernel is answered with.
 // A GfsError carries its POSIX name across the wire (common/errors.ts); anything else is a bug
 // or an unexpected failure and becomes EIO, logged with the op that hit it.
 import { constants as os } from 'node:os';
@@ -33,6 +33,11 @@ export const ENOTSUP = -(E.EOPNOTSUPP ?? 95);
 export const EPERM = -(E.EPERM ?? 1);
 export const EACCES = -(E.EACCES ?? 13);
 export const EFBIG = -(E.EFBIG ?? 27);
+
+/** The (positive) errno number of a POSIX name, EIO for names we do not know. */
+export function errnoNumberOf(name: string): number {
+  return E[REWRITE[name] ?? name] ?? E.EIO ?? 5;
+}
 
 /** Negative errno for a name, or undefined when the name is not one we pass on. */
 export function errnoOf(code: string): number | undefined {

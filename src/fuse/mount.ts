@@ -1,5 +1,6 @@
-// Mounting gfs: builds the fuse-native instance (our patched build) with the options that
-// matter for speed and POSIX behaviour, waits until the mount answers, and unmounts cleanly.
+// Mounting gfs: a low-level FUSE session (lowlevel.ts, our patched fuse-native) with the
+// options that matter for speed and POSIX behaviour, the op families wired to it, a wait until
+// the mount answers, and a clean unmount.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
@@ -11,14 +12,14 @@ import { MiB } from '../common/limits.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { OpStats } from '../common/op-stats.js';
 import { attrOps } from './attr-ops.js';
-import { AttrCache } from './attr-cache.js';
 import { CredResolver } from './cred.js';
+import { DirHandles } from './dir-handles.js';
 import { dirOps } from './dir-ops.js';
 import { FileTable } from './file-handle.js';
-import { HiddenFiles } from './hidden-files.js';
 import { fileOps } from './file-ops.js';
+import { InodeCache } from './inode-cache.js';
 import { linkOps } from './link-ops.js';
-import { loadFuse, type FuseOps, type FuseTimeout } from './native.js';
+import { loadBinding, LowLevelSession, type LowLevelOps } from './lowlevel.js';
 import { specialOps } from './special-ops.js';
 import type { FsContext } from './context.js';
 import { EXTENT_BYTES } from './write-back.js';
@@ -26,7 +27,11 @@ import { xattrOps } from './xattr-ops.js';
 
 export interface MountOptions {
   log?: Logger;
-  /** Attribute/entry cache lifetime in seconds (kernel entry cache + our attr cache), default 1. */
+  /**
+   * How long attributes and names are cached, in seconds, by the kernel and by this mount
+   * (default 1, as MooseFS): changes made by other clients show up within it. This mount's own
+   * changes are seen at once, under every name of a file.
+   */
   attrTimeoutS?: number;
   /** Write-back memory per open file, default 64 MiB (four 16 MiB extents). */
   writeBackBytesPerFile?: number;
@@ -46,14 +51,12 @@ export interface MountHandle {
 }
 
 /*
- * Time bounds. fuse-native answers ETIMEDOUT when an op's callback has not come within its
- * timeout (15 s by default), which would fail a slow but healthy flush of a large buffer. The
- * client bounds every RPC itself (client/options.ts): a master call has a 10 s deadline and is
- * retried for at most 30 s, so one master operation ends within ~40 s; a chunk piece gets 6
- * attempts of (10 s + 1 s per MiB) plus backoff, i.e. about 2.5 min for a 4 MiB piece, while
- * a flush of the per-file buffer (32 MiB) runs its pieces in parallel. Our bounds sit well
- * above those, so they only fire if something is wrong in our own code, yet a dead cluster
- * still cannot hang a caller forever:
+ * Time bounds. The client bounds every RPC itself (client/options.ts): a master call has a
+ * 10 s deadline and is retried for at most 30 s, so one master operation ends within ~40 s; a
+ * chunk piece gets 6 attempts of (10 s + 1 s per MiB) plus backoff, i.e. about 2.5 min for a
+ * 4 MiB piece, while a flush of the per-file buffer (32 MiB) runs its pieces in parallel. Our
+ * bounds sit well above those, so they only fire if something is wrong in our own code, yet a
+ * dead cluster still cannot hang a caller forever:
  *  - namespace ops (at most ~3 master operations each):          META_OP_TIMEOUT_MS = 3 min
  *  - ops that move or wait for data (read/write/flush/fsync/...): DATA_OP_TIMEOUT_MS = 10 min
  */
@@ -65,39 +68,37 @@ const MOUNT_READY_TIMEOUT_MS = 30_000;
 const UNMOUNT_FLUSH_TIMEOUT_MS = 120_000;
 const UNMOUNT_CMD_TIMEOUT_MS = 10_000;
 
-const FUSE_TIMEOUTS: FuseTimeout = {
+const OP_TIMEOUTS = {
   default: META_OP_TIMEOUT_MS,
   read: DATA_OP_TIMEOUT_MS,
   write: DATA_OP_TIMEOUT_MS,
   flush: DATA_OP_TIMEOUT_MS,
   fsync: DATA_OP_TIMEOUT_MS,
   release: DATA_OP_TIMEOUT_MS,
-  truncate: DATA_OP_TIMEOUT_MS,
-  ftruncate: DATA_OP_TIMEOUT_MS,
-  utimens: DATA_OP_TIMEOUT_MS, // may land buffered data first
+  setattr: DATA_OP_TIMEOUT_MS, // a truncate or time change may land buffered data first
   create: DATA_OP_TIMEOUT_MS, // O_TRUNC of an existing file lands data first
 };
 
 /**
- * The -o options beyond fuse-native's own. big_writes + max_write: 128 KiB writes instead of
- * 4 KiB (LIMITS.md: 113 -> ~620 MB/s). max_background/congestion_threshold: 48 requests in
- * flight instead of 12. use_ino: our inode numbers (hard links share st_ino). No hard_remove:
- * libfuse then keeps a (hidden) name for an open unlinked file, which we map to its inode
- * (hidden-files.ts) so fstat keeps working. attr_timeout=0: see attr-cache.ts (kernel attrs are per name in libfuse 2). nonempty:
- * mounting over a directory with leftovers (e.g. ./mnt) works.
+ * The -o options. big_writes + max_write: 128 KiB writes instead of 4 KiB (LIMITS.md: 113 ->
+ * ~620 MB/s). max_background/congestion_threshold: 48 requests in flight instead of 12.
+ * default_permissions: the kernel checks permissions from our attrs. allow_other: every user
+ * of the machine sees the mount (root needs no user_allow_other). nonempty: mounting over a
+ * directory with leftovers (e.g. ./mnt) works.
  */
-function extraOptions(attrTimeoutS: number): string[] {
+function mountOptions(debug: boolean): string[] {
   return [
+    'allow_other',
+    'default_permissions',
+    'fsname=gfs',
+    'subtype=gfs',
     'big_writes',
     'max_write=131072',
     'max_read=131072',
     'max_background=64',
     'congestion_threshold=48',
-    'use_ino',
-    'attr_timeout=0',
-    `entry_timeout=${attrTimeoutS}`,
-    'negative_timeout=0',
     'nonempty',
+    ...(debug ? ['debug'] : []),
   ];
 }
 
@@ -178,36 +179,43 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
   const perFile = checkPositive('writeBackBytesPerFile', opts.writeBackBytesPerFile ?? 64 * MiB, EXTENT_BYTES);
   const total = checkPositive('writeBackBytesTotal', opts.writeBackBytesTotal ?? 256 * MiB, EXTENT_BYTES);
   const readAhead = checkPositive('readAheadBytes', opts.readAheadBytes ?? 32 * MiB, 0);
-  const Fuse = loadFuse();
+  loadBinding(); // fails early, with the fix in its message, on an unpatched build
   const mnt = path.resolve(dir);
 
   await cleanStaleMount(mnt);
   await mkdir(mnt, { recursive: true });
+  // The mount's root is whatever the master shows as "/" to this client (an export's subtree).
+  const root = await client.getattr('/');
 
-  const attrs = new AttrCache(attrTimeoutS * 1000);
-  // Directories a change touched come back with its reply: the cache takes them as they are.
-  client.observeAttrs((a) => attrs.put(a));
+  const cache = new InodeCache(attrTimeoutS * 1000);
+  let session: LowLevelSession | undefined;
   const files = new FileTable(client, log, {
     writeBackBytesPerFile: Math.min(perFile, total),
     writeBackBytesTotal: total,
     readAheadBytes: readAhead,
     readAheadBytesTotal: Math.max(64 * MiB, readAhead * 8),
-    onAttr: (attr) => attrs.put(attr),
+    // A commit changed size and times on the master: this mount's pages still hold the data
+    // (its writes went through them), the kernel's cached attrs do not.
+    onAttr: (attr) => {
+      cache.put(attr);
+      cache.sawData(attr);
+      session?.invalidateAttrs(attr.ino);
+    },
   });
-  const hidden = new HiddenFiles(client, attrs, log);
+  // Directories a change touched come back with its reply: the cache takes them as they are.
+  client.observeAttrs((a) => cache.put(a));
   const ctx: FsContext = {
     client,
     log,
-    attrs,
-    hidden,
+    cache,
     files,
+    dirs: new DirHandles(),
     creds: new CredResolver(),
-    Fuse,
     debug: !!opts.debug,
     stats: new OpStats(),
     noCaps: new Map(),
   };
-  const ops: FuseOps = {
+  const ops: LowLevelOps = {
     ...attrOps(ctx),
     ...dirOps(ctx),
     ...fileOps(ctx),
@@ -216,28 +224,24 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     ...specialOps(ctx),
   };
 
-  const extra = extraOptions(attrTimeoutS);
-  class GfsFuse extends Fuse {
-    override _fuseOptions(): string {
-      const base = super._fuseOptions();
-      return base ? `${base},${extra.join(',')}` : `-o${extra.join(',')}`;
-    }
+  let gone!: () => void;
+  const goneP = new Promise<void>((r) => (gone = r));
+  try {
+    session = LowLevelSession.mount(mnt, ops, {
+      options: mountOptions(!!opts.debug),
+      attrTimeoutS,
+      entryTimeoutS: attrTimeoutS,
+      rootIno: root.ino,
+      timeouts: OP_TIMEOUTS,
+      log,
+      stats: ctx.stats,
+      onGone: () => gone(),
+    });
+  } catch (err) {
+    throw new GfsError('EIO', `mounting ${mnt} failed: ${(err as Error).message}`);
   }
-  const fuse = new GfsFuse(mnt, ops, {
-    timeout: FUSE_TIMEOUTS,
-    debug: !!opts.debug,
-    mkdir: true,
-    allowOther: true, // root needs no user_allow_other in /etc/fuse.conf
-    defaultPermissions: true, // the kernel checks permissions from our attrs
-    fsname: 'gfs',
-    subtype: 'gfs',
-  });
-  ctx.fuse = fuse;
-
-  await new Promise<void>((resolve, reject) => {
-    fuse.mount((err) => (err ? reject(new GfsError('EIO', `mounting ${mnt} failed: ${err.message}`)) : resolve()));
-  });
-  log.info({ dir: mnt, options: fuse._fuseOptions() }, 'mounted');
+  ctx.session = session;
+  log.info({ dir: mnt, options: mountOptions(!!opts.debug).join(','), rootIno: root.ino }, 'mounted');
 
   let unmounting: Promise<void> | undefined;
   const handle: MountHandle = {
@@ -253,20 +257,16 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'flush before unmount did not finish');
     }
-    await new Promise<void>((resolve) => {
-      fuse.unmount((err) => {
-        if (err) log.warn({ dir: mnt, err: err.message }, 'unmount failed; detaching lazily');
-        resolve();
-      });
-    });
+    // Detached from outside first (fusermount -u, a lazy umount): the session is gone already.
+    session!.unmount();
+    await withDeadline(goneP, UNMOUNT_CMD_TIMEOUT_MS, 'ending the fuse session').catch(() => undefined);
     if (isMountPoint(mnt)) await detach(mnt);
-    await hidden.close().catch(() => undefined);
     await files.releasesDone();
     files.close();
     log.info({ dir: mnt, fuseOps: ctx.stats.snapshot() }, 'unmounted');
   }
 
-  // Usable means a stat of the root goes through the kernel, libfuse and our getattr.
+  // Usable means a stat of the root goes through the kernel and our getattr.
   try {
     const [mine, parent] = await withDeadline(
       Promise.all([stat(mnt), stat(path.dirname(mnt))]),

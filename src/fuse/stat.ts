@@ -1,7 +1,7 @@
-// Client Attr -> the stat object the patched fuse-native understands (times with nanoseconds,
-// 64-bit sizes / inode numbers as exact JS numbers).
+// Client Attr -> the stat the kernel sees (times with nanoseconds, 64-bit sizes and inode
+// numbers as exact JS numbers), its packed form for the low-level binding, and the kernel's
+// directory entry format.
 import type { Attr } from '../client/api.js';
-import type { FuseStat, FuseTime } from './native.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -10,6 +10,26 @@ export const S_IFLNK = 0o120000;
 
 /** Preferred I/O size: matches max_write, so cp/dd pick buffers that become full FUSE writes. */
 export const PREFERRED_BLKSIZE = 128 * 1024;
+
+export interface FuseTime {
+  sec: number;
+  nsec: number;
+}
+
+export interface FuseStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  rdev: number;
+  blksize: number;
+  blocks: number;
+  atime: FuseTime;
+  mtime: FuseTime;
+  ctime: FuseTime;
+}
 
 const ZERO: FuseTime = { sec: 0, nsec: 0 };
 
@@ -46,4 +66,43 @@ export function toStat(attr: Attr, sizeOverride?: number): FuseStat {
     mtime: time(attr.mtime),
     ctime: time(attr.ctime),
   };
+}
+
+/** The Float64Array layout fuse-ll.c reads (LL_ST_*). */
+export function packStat(s: FuseStat, out: Float64Array): Float64Array {
+  out[0] = s.ino;
+  out[1] = s.mode;
+  out[2] = s.nlink;
+  out[3] = s.uid;
+  out[4] = s.gid;
+  out[5] = s.rdev;
+  out[6] = s.size;
+  out[7] = s.blocks;
+  out[8] = s.atime.sec;
+  out[9] = s.atime.nsec;
+  out[10] = s.mtime.sec;
+  out[11] = s.mtime.nsec;
+  out[12] = s.ctime.sec;
+  out[13] = s.ctime.nsec;
+  out[14] = s.blksize;
+  return out;
+}
+
+/** struct fuse_dirent: u64 ino, u64 off (of the next entry), u32 namelen, u32 type, name, padded to 8. */
+const DIRENT_NAME_OFFSET = 24;
+
+export function direntSize(nameBytes: number): number {
+  return (DIRENT_NAME_OFFSET + nameBytes + 7) & ~7;
+}
+
+/** Writes one dirent at `at`; returns its size. `next` is the offset the kernel resumes at. */
+export function writeDirent(buf: Buffer, at: number, ino: number, next: number, mode: number, name: Buffer): number {
+  const size = direntSize(name.length);
+  buf.writeBigUInt64LE(BigInt(ino), at);
+  buf.writeBigUInt64LE(BigInt(next), at + 8);
+  buf.writeUInt32LE(name.length, at + 16);
+  buf.writeUInt32LE((mode & S_IFMT) >>> 12, at + 20);
+  name.copy(buf, at + DIRENT_NAME_OFFSET);
+  buf.fill(0, at + DIRENT_NAME_OFFSET + name.length, at + size);
+  return size;
 }

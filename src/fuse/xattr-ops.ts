@@ -5,8 +5,8 @@
 // master round trip each.
 import { GfsError } from '../common/errors.js';
 import { XATTR_NAME_MAX, XATTR_VALUE_MAX } from '../common/limits.js';
-import { caller, checkPath, credOf, run, type FsContext } from './context.js';
-import type { FuseOps } from './native.js';
+import { credOf, type FsContext } from './context.js';
+import type { LowLevelOps } from './lowlevel.js';
 
 const CAPS = 'security.capability';
 const NEG_TTL_MS = 1000;
@@ -19,74 +19,57 @@ function checkName(name: string): void {
   if (name.startsWith('system.')) throw new GfsError('ENOTSUP', `xattr namespace not supported: ${name}`);
 }
 
-export function xattrOps(ctx: FsContext): FuseOps {
-  const { client, attrs } = ctx;
-  const { noCaps } = ctx;
+export function xattrOps(ctx: FsContext): Pick<LowLevelOps, 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr'> {
+  const { client, cache, noCaps } = ctx;
 
-  function changed(path: string): void {
-    const ino = attrs.inoOf(path);
-    if (ino !== undefined) noCaps.delete(ino);
-    else noCaps.clear();
-    attrs.forgetPath(path); // ctime changed
+  function changed(ino: number): void {
+    noCaps.delete(ino);
+    cache.drop(ino); // xattr count and ctime changed
   }
 
   return {
-    setxattr(path, name, value, position, flags, cb) {
-      const c = caller(ctx);
-      const copy = Buffer.from(value); // fuse-native's buffer is only valid until we answer
-      run(ctx, 'setxattr', cb, async () => {
-        checkPath(path);
-        checkName(name);
-        if (copy.length > XATTR_VALUE_MAX) throw new GfsError('E2BIG', 'xattr value too large');
-        try {
-          await client.setxattr(ctx.hidden.target(path), name, copy, flags, await credOf(ctx, c));
-        } finally {
-          changed(path);
-        }
-      }, () => ({ path, name, flags }));
+    // No await before the copy: `value` is the kernel's buffer, valid only during this call.
+    async setxattr(c, ino, name, value, flags) {
+      const copy = Buffer.from(value);
+      checkName(name);
+      if (copy.length > XATTR_VALUE_MAX) throw new GfsError('E2BIG', 'xattr value too large');
+      try {
+        await client.setxattr(ino, name, copy, flags, await credOf(ctx, c));
+      } finally {
+        changed(ino);
+      }
     },
 
-    getxattr(path, name, position, cb) {
-      run(ctx, 'getxattr', cb, async () => {
-        checkPath(path);
-        checkName(name);
-        if (attrs.get(path)?.xattrs === 0) throw new GfsError('ENODATA', 'no such attribute');
-        const ino = name === CAPS ? attrs.inoOf(path) : undefined;
-        if (ino !== undefined) {
-          const at = noCaps.get(ino);
-          if (at !== undefined && Date.now() - at < NEG_TTL_MS) throw new GfsError('ENODATA', 'no such attribute');
+    async getxattr(c, ino, name) {
+      checkName(name);
+      if (cache.get(ino)?.xattrs === 0) throw new GfsError('ENODATA', 'no such attribute');
+      if (name === CAPS) {
+        const at = noCaps.get(ino);
+        if (at !== undefined && Date.now() - at < NEG_TTL_MS) throw new GfsError('ENODATA', 'no such attribute');
+      }
+      try {
+        return await client.getxattr(ino, name);
+      } catch (err) {
+        if (name === CAPS && err instanceof GfsError && err.code === 'ENODATA') {
+          if (noCaps.size >= NEG_MAX) noCaps.clear();
+          noCaps.set(ino, Date.now());
         }
-        try {
-          return await client.getxattr(ctx.hidden.target(path), name);
-        } catch (err) {
-          if (ino !== undefined && err instanceof GfsError && err.code === 'ENODATA') {
-            if (noCaps.size >= NEG_MAX) noCaps.clear();
-            noCaps.set(ino, Date.now());
-          }
-          throw err;
-        }
-      }, () => ({ path, name }));
+        throw err;
+      }
     },
 
-    listxattr(path, cb) {
-      run(ctx, 'listxattr', cb, async () => {
-        checkPath(path);
-        if (attrs.get(path)?.xattrs === 0) return [];
-        return client.listxattr(ctx.hidden.target(path));
-      }, () => ({ path }));
+    async listxattr(c, ino) {
+      if (cache.get(ino)?.xattrs === 0) return [];
+      return client.listxattr(ino);
     },
 
-    removexattr(path, name, cb) {
-      const c = caller(ctx);
-      run(ctx, 'removexattr', cb, async () => {
-        checkPath(path);
-        checkName(name);
-        try {
-          await client.removexattr(ctx.hidden.target(path), name, await credOf(ctx, c));
-        } finally {
-          changed(path);
-        }
-      }, () => ({ path, name }));
+    async removexattr(c, ino, name) {
+      checkName(name);
+      try {
+        await client.removexattr(ino, name, await credOf(ctx, c));
+      } finally {
+        changed(ino);
+      }
     },
   };
 }

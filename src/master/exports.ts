@@ -167,6 +167,8 @@ const WITH_CRED = new Set([
   'ListXattr', 'RemoveXattr', 'Open', 'GetChunks', 'CommitWrite', 'ReserveAppend', 'SetGoal',
 ]);
 const PATH_FIELDS = ['path', 'src', 'dst'] as const;
+/** Fields naming an inode (an entry's directory, a file to link): each must be in the export. */
+const INO_FIELDS = ['ino', 'parent', 'srcParent', 'dstParent', 'srcIno'] as const;
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 
@@ -249,11 +251,16 @@ export function exportGuard(core: MasterCore, handlers: UnaryMasterHandlers, rul
           if (method === 'GetChunks' && req.forWrite) throw erofs('write');
           if (method === 'Open' && typeof req.flags === 'number' && ((req.flags & O_ACCMODE) !== 0 || (req.flags & O_TRUNC) !== 0)) throw erofs('open for writing');
         }
-        if ((rule.maproot || rule.mapall) && WITH_CRED.has(method)) req.cred = squash(rule, req.cred as Cred | null);
+        if ((rule.maproot || rule.mapall) && WITH_CRED.has(method)) {
+          req.cred = squash(rule, req.cred as Cred | null);
+          // Attribute changes folded into a commit carry their own cred: squashed the same way.
+          const folded = req.attrs as { cred?: Cred | null } | null | undefined;
+          if (folded) folded.cred = squash(rule, folded.cred);
+        }
         if (rule.path !== '/') {
           if (method === 'Fsck' && (req.path === '' || req.path === undefined)) req.path = '/';
           for (const f of PATH_FIELDS) if (typeof req[f] === 'string') req[f] = mapPath(rule, req[f] as string, method);
-          checkIno(rule, req.ino);
+          for (const f of INO_FIELDS) checkIno(rule, req[f]);
         }
       } catch (err) {
         log.debug({ rpc: method, peer: host, err: (err as Error).message }, 'refused by exports');

@@ -17,6 +17,7 @@ import {
   isLnk,
 } from './inode.js';
 import { indexAfter } from './namespace.js';
+import { checkEntryName } from '../common/paths.js';
 import { now } from './time.js';
 
 export const READDIR_MAX = 4096;
@@ -29,6 +30,21 @@ export interface ReadDirResult {
   dir: Inode;
 }
 
+/** Where an entry is: a path, or (when `parent` is non-zero) a name in a directory by inode. */
+export interface EntryRef {
+  path: string;
+  parent?: number;
+  name?: string;
+}
+
+export type Where = string | EntryRef;
+
+/** How an entry appears in error messages. */
+export function showEntry(at: Where): string {
+  if (typeof at === 'string') return at;
+  return at.parent ? `"${at.name}" in directory ${at.parent}` : at.path;
+}
+
 export class NamespaceOps {
   constructor(private readonly core: MasterCore) {}
 
@@ -36,14 +52,34 @@ export class NamespaceOps {
     return this.core.ns;
   }
 
-  getattr(path: string, ino: number): Inode {
+  /** The directory holding an entry and its name; null for "/" (as resolveParent). */
+  locate(at: Where): { parent: Inode; name: string } | null {
+    if (typeof at === 'string') return this.ns.resolveParent(at);
+    if (!at.parent) return this.ns.resolveParent(at.path);
+    const dir = this.ns.byIno(at.parent);
+    if (!isDir(dir)) throw enotdir(showEntry(at));
+    return { parent: dir, name: checkEntryName(at.name) };
+  }
+
+  /** The inode an entry names. */
+  resolve(at: Where): Inode {
+    if (typeof at === 'string') return this.ns.resolve(at);
+    if (!at.parent) return this.ns.resolve(at.path);
+    const loc = this.locate(at)!;
+    const inode = this.ns.child(loc.parent, loc.name);
+    if (!inode) throw enoent(showEntry(at));
+    return inode;
+  }
+
+  getattr(path: string, ino: number, parent = 0, name = ''): Inode {
+    if (!ino && parent) return this.resolve({ path, parent, name });
     return this.ns.target(path, ino);
   }
 
   /** Entries after `after` in name order, without "." and "..". Reads do not touch atime. */
-  readdir(path: string, after: string, limit: number): ReadDirResult {
-    const dir = this.ns.resolve(path);
-    if (!isDir(dir)) throw enotdir(path);
+  readdir(path: string, after: string, limit: number, ino = 0): ReadDirResult {
+    const dir = this.ns.target(path, ino);
+    if (!isDir(dir)) throw enotdir(path || `inode ${ino}`);
     const max = limit > 0 ? Math.min(limit, READDIR_MAX) : READDIR_MAX;
     const names = this.ns.sortedNames(dir);
     const start = after ? indexAfter(names, after) : 0;
@@ -52,8 +88,8 @@ export class NamespaceOps {
     return { entries, more: start + page.length < names.length, dir };
   }
 
-  mkdir(path: string, mode: number, cred: Cred, umask: number): Inode {
-    const { parent, name } = this.newName(path, () => eexist(path));
+  mkdir(at: Where, mode: number, cred: Cred, umask: number): Inode {
+    const { parent, name } = this.newName(at);
     const ino = this.ns.nextIno;
     const owner = ownerOf(parent, cred);
     let perm = mode & 0o7777 & ~umask;
@@ -63,41 +99,42 @@ export class NamespaceOps {
   }
 
   /** Non-exclusive create of an existing name opens it (EISDIR for a directory). */
-  create(path: string, mode: number, cred: Cred, umask: number, exclusive: boolean): Inode {
-    const loc = this.ns.resolveParent(path);
-    if (!loc) throw exclusive ? eexist(path) : eisdir(path);
+  create(at: Where, mode: number, cred: Cred, umask: number, exclusive: boolean): Inode {
+    const loc = this.locate(at);
+    if (!loc) throw exclusive ? eexist(showEntry(at)) : eisdir(showEntry(at));
     const existing = this.ns.child(loc.parent, loc.name);
     if (existing) {
-      if (exclusive) throw eexist(path);
-      if (isDir(existing)) throw eisdir(path);
+      if (exclusive) throw eexist(showEntry(at));
+      if (isDir(existing)) throw eisdir(showEntry(at));
       return existing;
     }
     return this.makeNode(loc.parent, loc.name, S_IFREG | (mode & 0o7777 & ~umask), 0, cred);
   }
 
   /** FIFOs, devices, sockets, and regular files (type 0 means regular, as in mknod(2)). */
-  mknod(path: string, mode: number, rdev: number, cred: Cred, umask: number): Inode {
+  mknod(at: Where, mode: number, rdev: number, cred: Cred, umask: number): Inode {
     const type = fileType(mode) || S_IFREG;
-    if (!MKNOD_TYPES.has(type)) throw einval(`mknod cannot create file type 0${type.toString(8)}: ${path}`);
+    if (!MKNOD_TYPES.has(type)) throw einval(`mknod cannot create file type 0${type.toString(8)}: ${showEntry(at)}`);
     if (!Number.isSafeInteger(rdev) || rdev < 0) throw einval(`bad rdev ${rdev}`);
-    const { parent, name } = this.newName(path, () => eexist(path));
+    const { parent, name } = this.newName(at);
     return this.makeNode(parent, name, type | (mode & 0o7777 & ~umask), type === S_IFREG ? 0 : rdev, cred);
   }
 
-  symlink(target: string, path: string, cred: Cred): Inode {
+  symlink(target: string, at: Where, cred: Cred): Inode {
     if (target === '') throw enoent('empty symlink target');
     if (Buffer.byteLength(target) > SYMLINK_MAX) throw new GfsError('ENAMETOOLONG', `symlink target longer than ${SYMLINK_MAX} bytes`);
     if (target.includes('\0')) throw einval('symlink target contains a NUL byte');
-    const { parent, name } = this.newName(path, () => eexist(path));
+    const { parent, name } = this.newName(at);
     const ino = this.ns.nextIno;
     this.core.mutate({ op: 'symlink', parent: parent.ino, name, ino, target, ...ownerOf(parent, cred), goal: parent.goal, time: now() });
     return this.ns.get(ino)!;
   }
 
-  link(src: string, dst: string): Inode {
-    const inode = this.ns.resolve(src);
-    if (isDir(inode)) throw new GfsError('EPERM', `hard link to a directory: ${src}`);
-    const { parent, name } = this.newName(dst, () => eexist(dst));
+  /** `src`: the existing file, by path or (srcIno non-zero) by inode. */
+  link(src: string, dst: Where, srcIno = 0): Inode {
+    const inode = this.ns.target(src, srcIno);
+    if (isDir(inode)) throw new GfsError('EPERM', `hard link to a directory: ${src || `inode ${srcIno}`}`);
+    const { parent, name } = this.newName(dst);
     this.core.mutate({ op: 'link', parent: parent.ino, name, ino: inode.ino, time: now() });
     return inode;
   }
@@ -109,8 +146,9 @@ export class NamespaceOps {
   }
 
   /** Returns the directory and, when it lives on (other names, still open), the inode. */
-  unlink(path: string): { parent: Inode; survivor?: Inode } {
-    const loc = this.ns.resolveParent(path);
+  unlink(at: Where): { parent: Inode; survivor?: Inode } {
+    const path = showEntry(at);
+    const loc = this.locate(at);
     if (!loc) throw eisdir(path);
     const inode = this.ns.child(loc.parent, loc.name);
     if (!inode) throw enoent(path);
@@ -122,8 +160,9 @@ export class NamespaceOps {
   }
 
   /** Returns the directory that held it. */
-  rmdir(path: string): Inode {
-    const loc = this.ns.resolveParent(path);
+  rmdir(at: Where): Inode {
+    const path = showEntry(at);
+    const loc = this.locate(at);
     if (!loc) throw new GfsError('EBUSY', 'cannot remove the root directory');
     const inode = this.ns.child(loc.parent, loc.name);
     if (!inode) throw enoent(path);
@@ -134,11 +173,13 @@ export class NamespaceOps {
   }
 
   /** Returns both directories and the moved inode. */
-  rename(src: string, dst: string, flags: number): { srcParent: Inode; dstParent: Inode; moved: Inode } {
+  rename(srcAt: Where, dstAt: Where, flags: number): { srcParent: Inode; dstParent: Inode; moved: Inode } {
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw einval(`unknown rename flags ${flags}`);
     if (flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw einval('RENAME_NOREPLACE and RENAME_EXCHANGE together');
-    const from = this.ns.resolveParent(src);
-    const to = this.ns.resolveParent(dst);
+    const src = showEntry(srcAt);
+    const dst = showEntry(dstAt);
+    const from = this.locate(srcAt);
+    const to = this.locate(dstAt);
     if (!from || !to) throw new GfsError('EBUSY', 'cannot rename the root directory');
     const moved = this.ns.child(from.parent, from.name);
     if (!moved) throw enoent(src);
@@ -175,10 +216,10 @@ export class NamespaceOps {
     return { srcParent: from.parent, dstParent: to.parent, moved };
   }
 
-  /** Where a new entry goes; `exists` is thrown when the name is taken (or is "/"). */
-  private newName(path: string, exists: () => GfsError): { parent: Inode; name: string } {
-    const loc = this.ns.resolveParent(path);
-    if (!loc || loc.parent.entries!.has(loc.name)) throw exists();
+  /** Where a new entry goes; EEXIST when the name is taken (or is "/"). */
+  private newName(at: Where): { parent: Inode; name: string } {
+    const loc = this.locate(at);
+    if (!loc || loc.parent.entries!.has(loc.name)) throw eexist(showEntry(at));
     return loc;
   }
 

@@ -11,7 +11,7 @@ import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
 import { HealthOps } from './health-ops.js';
 import { type Cred, type Inode, ROOT_CRED, isDir as isDirInode } from './inode.js';
-import { NamespaceOps } from './namespace-ops.js';
+import { type EntryRef, NamespaceOps } from './namespace-ops.js';
 import { MAY_READ, MAY_WRITE, accessOfFlags, checkIo, eacces, mayAccess } from './permissions.js';
 import { checkTime } from './time.js';
 
@@ -27,11 +27,11 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
   const cluster = new ClusterOps(core, chunks);
   const health = new HealthOps(core);
   const attrReply = (inode: Inode) => ({ attr: toAttr(inode) });
-  /** The reply of a change that added the name `path`: the inode, and its directory as it is now. */
-  const addedReply = (inode: Inode, path: string) => {
+  /** The reply of a change that added the entry `at`: the inode, and its directory as it is now. */
+  const addedReply = (inode: Inode, at: EntryRef) => {
     let parent: Inode | undefined;
     try {
-      parent = core.ns.resolveParent(path)?.parent;
+      parent = ns.locate(at)?.parent;
     } catch {
       parent = undefined;
     }
@@ -66,30 +66,33 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
   }
 
   const handlers: UnaryMasterHandlers = {
-    GetAttr: reading('GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino))),
+    GetAttr: reading('GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino, req.parent, req.name))),
     ReadDir: reading('ReadDir', (req) => {
-      const r = ns.readdir(req.path, req.after, req.limit);
+      const r = ns.readdir(req.path, req.after, req.limit, req.ino);
       return {
         entries: r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) })),
         more: r.more,
         dir: toAttr(r.dir),
+        parent: r.dir.parent ?? r.dir.ino,
       };
     }),
     Mkdir: mutating('Mkdir', (req) => {
-      log.debug({ path: req.path }, 'mkdir');
-      return addedReply(ns.mkdir(req.path, req.mode, cred(req.cred), req.umask), req.path);
+      log.debug({ path: req.path, parent: req.parent, name: req.name }, 'mkdir');
+      const at = entryOf(req);
+      return addedReply(ns.mkdir(at, req.mode, cred(req.cred), req.umask), at);
     }),
     Create: mutating('Create', (req) => {
-      log.debug({ path: req.path }, 'create');
+      log.debug({ path: req.path, parent: req.parent, name: req.name }, 'create');
       const c = cred(req.cred);
+      const at = entryOf(req);
       let existed: number | undefined;
       try {
-        existed = req.clientId ? core.ns.resolve(req.path).ino : undefined;
+        existed = req.clientId ? ns.resolve(at).ino : undefined;
       } catch {
         existed = undefined;
       }
-      const made = ns.create(req.path, req.mode, c, req.umask, req.exclusive);
-      const reply: AttrReply = addedReply(made, req.path);
+      const made = ns.create(at, req.mode, c, req.umask, req.exclusive);
+      const reply: AttrReply = addedReply(made, at);
       if (req.clientId) {
         attrs.open('', made.ino, req.clientId);
         // The creator may use what it created; opening an existing file gives what its mode allows.
@@ -104,24 +107,31 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
       return reply;
     }),
     Mknod: mutating('Mknod', (req) => {
-      log.debug({ path: req.path }, 'mknod');
-      return addedReply(ns.mknod(req.path, req.mode, req.rdev, cred(req.cred), req.umask), req.path);
+      log.debug({ path: req.path, parent: req.parent, name: req.name }, 'mknod');
+      const at = entryOf(req);
+      return addedReply(ns.mknod(at, req.mode, req.rdev, cred(req.cred), req.umask), at);
     }),
     Unlink: mutating('Unlink', (req) => {
-      const r = ns.unlink(req.path);
+      const r = ns.unlink(entryOf(req));
       return { parent: toAttr(r.parent), attr: r.survivor && toAttr(r.survivor) };
     }),
     Rmdir: mutating('Rmdir', (req) => {
-      log.debug({ path: req.path }, 'rmdir');
-      return { parent: toAttr(ns.rmdir(req.path)) };
+      log.debug({ path: req.path, parent: req.parent, name: req.name }, 'rmdir');
+      return { parent: toAttr(ns.rmdir(entryOf(req))) };
     }),
     Rename: mutating('Rename', (req) => {
-      log.debug({ path: req.src, to: req.dst, flags: req.flags }, 'rename');
-      const r = ns.rename(req.src, req.dst, req.flags);
+      log.debug({ path: req.src, to: req.dst, srcParent: req.srcParent, dstParent: req.dstParent, flags: req.flags }, 'rename');
+      const r = ns.rename({ path: req.src, parent: req.srcParent, name: req.srcName }, { path: req.dst, parent: req.dstParent, name: req.dstName }, req.flags);
       return { parent: toAttr(r.srcParent), dstParent: toAttr(r.dstParent), attr: toAttr(r.moved) };
     }),
-    Link: mutating('Link', (req) => addedReply(ns.link(req.src, req.dst), req.dst)),
-    Symlink: mutating('Symlink', (req) => addedReply(ns.symlink(req.target, req.path, cred(req.cred)), req.path)),
+    Link: mutating('Link', (req) => {
+      const dst = { path: req.dst, parent: req.dstParent, name: req.dstName };
+      return addedReply(ns.link(req.src, dst, req.srcIno), dst);
+    }),
+    Symlink: mutating('Symlink', (req) => {
+      const at = entryOf(req);
+      return addedReply(ns.symlink(req.target, at, cred(req.cred)), at);
+    }),
     Readlink: reading('Readlink', (req) => ({ target: ns.readlink(req.path, req.ino) })),
     SetAttr: mutating('SetAttr', async (req) => {
       const inode = await attrs.setattr({
@@ -220,6 +230,11 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     Fsck: reading('Fsck', (req) => health.fsck(req.path, req.maxFindings)),
   };
   return handlers;
+}
+
+/** The entry a request names: (parent, name) when parent is set, else its path. */
+function entryOf(req: { path: string; parent?: number; name?: string }): EntryRef {
+  return { path: req.path, parent: req.parent, name: req.name };
 }
 
 function cred(c: Cred__Output | null): Cred {

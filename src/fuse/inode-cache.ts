@@ -1,0 +1,165 @@
+// What the mount remembers between master calls, keyed by inode number, bounded and
+// time-limited. The kernel caches attributes and names itself; these answer what the kernel
+// asks when its own cache lapses or never had it:
+//  - attrs: the kernel's GETATTR after its cache expired, and the stat of a lookup;
+//  - directory listings (name -> inode), from readdir or a directory this mount made: a lookup
+//    after readdir (ls -l, rm -r, find) or of a name that does not exist (tar -x, cp probe
+//    before create) needs no master round trip; this mount's own changes keep them exact;
+//  - symlink targets (an inode's target never changes);
+//  - data stamps (mtime + size when this mount last saw the file's data), so an open of an
+//    unchanged file keeps the kernel's page cache.
+// Changes made by other clients show up within ttlMs.
+import { LRUCache } from 'lru-cache';
+import type { Attr } from '../client/api.js';
+
+/** Inodes whose attrs are remembered, and directories whose listings are. */
+const MAX_ATTRS = 200_000;
+const MAX_LISTINGS = 4_096;
+/** A listing larger than this is not kept (its lookups go to the master). */
+export const MAX_LISTING_NAMES = 100_000;
+const MAX_LINKS = 16_384;
+const MAX_STAMPS = 65_536;
+
+interface Timed<T> {
+  v: T;
+  at: number;
+}
+
+interface Listing {
+  names: Map<string, number>;
+  at: number;
+}
+
+/** A listing lapsed no longer than this ago, and this small, is refreshed whole on a lookup. */
+const REFRESH_WITHIN_MS = 60_000;
+export const REFRESH_MAX_NAMES = 4_096;
+
+/** A fresh listing's answer: the inode, absent, stale (refresh it), or nothing known. */
+export type Lookup = { ino: number } | 'absent' | 'stale' | undefined;
+
+export class InodeCache {
+  private readonly attrs = new LRUCache<number, Timed<Attr>>({ max: MAX_ATTRS });
+  private readonly listings = new LRUCache<number, Listing>({ max: MAX_LISTINGS });
+  private readonly links = new LRUCache<number, string>({ max: MAX_LINKS });
+  private readonly stamps = new LRUCache<number, string>({ max: MAX_STAMPS });
+
+  constructor(readonly ttlMs: number) {}
+
+  /** Fresh attrs of `ino`, or undefined. */
+  get(ino: number): Attr | undefined {
+    if (this.ttlMs <= 0) return undefined;
+    const e = this.attrs.get(ino);
+    if (!e) return undefined;
+    if (Date.now() - e.at > this.ttlMs) {
+      this.attrs.delete(ino);
+      return undefined;
+    }
+    return e.v;
+  }
+
+  /** Records attrs just received from the master. */
+  put(attr: Attr): void {
+    if (this.ttlMs > 0) this.attrs.set(attr.ino, { v: attr, at: Date.now() });
+  }
+
+  /** The inode changed in a way its cached attrs do not show. */
+  drop(ino: number | undefined): void {
+    if (ino === undefined) return;
+    this.attrs.delete(ino);
+  }
+
+  /** The kernel forgot the inode: nothing here is worth keeping for it. */
+  forget(ino: number): void {
+    this.attrs.delete(ino);
+    this.listings.delete(ino);
+  }
+
+  // ------------------------------------------------------------------ listings
+
+  /** A fresh, complete listing of a directory (from readdir, or a directory made here). */
+  setListing(dir: number, entries: Iterable<[string, number]>): void {
+    if (this.ttlMs <= 0) return;
+    const names = new Map(entries);
+    if (names.size > MAX_LISTING_NAMES) return;
+    this.listings.set(dir, { names, at: Date.now() });
+  }
+
+  /**
+   * What a fresh listing says of `name` in `dir`: its inode, or absent. 'stale': the listing
+   * lapsed recently and is small, so reading it again beats asking for names one by one.
+   */
+  lookup(dir: number, name: string): Lookup {
+    const l = this.listings.get(dir);
+    if (!l) return undefined;
+    const age = Date.now() - l.at;
+    if (age > this.ttlMs) return age < REFRESH_WITHIN_MS && l.names.size <= REFRESH_MAX_NAMES ? 'stale' : undefined;
+    const ino = l.names.get(name);
+    return ino === undefined ? 'absent' : { ino };
+  }
+
+  /** This mount added `name` to `dir` (the listing, if any, stays exact). */
+  added(dir: number, name: string, ino: number): void {
+    const l = this.fresh(dir);
+    if (l && l.names.size < MAX_LISTING_NAMES) l.names.set(name, ino);
+    else if (l) this.listings.delete(dir);
+  }
+
+  /** This mount removed `name` from `dir`; returns the inode the listing had for it. */
+  removed(dir: number, name: string): number | undefined {
+    const l = this.fresh(dir);
+    const ino = l?.names.get(name);
+    l?.names.delete(name);
+    return ino;
+  }
+
+  /** A change in `dir` whose outcome the listing cannot follow: drop it. */
+  dropListing(dir: number): void {
+    this.listings.delete(dir);
+  }
+
+  private fresh(dir: number): Listing | undefined {
+    const l = this.listings.get(dir);
+    if (!l) return undefined;
+    if (Date.now() - l.at > this.ttlMs) {
+      this.listings.delete(dir);
+      return undefined;
+    }
+    return l;
+  }
+
+  // -------------------------------------------------------------- symlinks, data
+
+  linkTarget(ino: number): string | undefined {
+    return this.links.get(ino);
+  }
+
+  setLinkTarget(ino: number, target: string): void {
+    this.links.set(ino, target);
+  }
+
+  /**
+   * Whether the kernel's cached pages of a file can be kept at an open: the file's data is as
+   * this mount last saw it. Records the current stamp either way.
+   */
+  keepData(attr: Attr): boolean {
+    const stamp = dataStamp(attr);
+    const same = this.stamps.get(attr.ino) === stamp;
+    this.stamps.set(attr.ino, stamp);
+    return same;
+  }
+
+  /** This mount's own writes are what the file now holds (the page cache saw them). */
+  sawData(attr: Attr): void {
+    this.stamps.set(attr.ino, dataStamp(attr));
+  }
+
+  clear(): void {
+    this.attrs.clear();
+    this.listings.clear();
+    this.stamps.clear();
+  }
+}
+
+function dataStamp(a: Attr): string {
+  return `${a.mtime?.sec ?? 0}.${a.mtime?.nsec ?? 0}:${a.size}`;
+}
