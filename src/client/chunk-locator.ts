@@ -59,6 +59,16 @@ export class ChunkLocator {
     return this.chunkSize;
   }
 
+  /** Read locations the master sent with another reply (Open), covering [0, its size). */
+  learnRead(ino: number, reply: GetChunksReply__Output): void {
+    this.learn(reply);
+    this.cache.setSize(ino, reply.fileSize);
+    if (reply.fileSize > 0 && reply.chunkSize > 0) {
+      const last = Math.min(Math.floor((reply.fileSize - 1) / reply.chunkSize), Math.max(0, ...reply.chunks.map((c) => c.index)));
+      this.cache.storeRead(ino, 0, last, reply.chunks);
+    }
+  }
+
   /** Write locations the master sent with another reply (Create of a new file). */
   learnWrite(ino: number, chunks: ChunkInfo[], chunkSize: number): void {
     if (chunkSize > 0) this.chunkSize = chunkSize;

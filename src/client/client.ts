@@ -14,7 +14,7 @@ import { ChunkRpc } from './chunk-rpc.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { LocationCache } from './location-cache.js';
 import { MasterRpc } from './master-rpc.js';
-import { resolveClientOptions, SIZE_TTL_MS, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { LOOKUP_AHEAD_CHUNKS, resolveClientOptions, SIZE_TTL_MS, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { ReplicaPicker } from './replica-picker.js';
 import { clientSecurity } from './security.js';
 
@@ -234,9 +234,13 @@ export class GfsClient implements GfsClientApi {
   // ----------------------------------------------------------------- file data
 
   async open(target: Target, flags = 0, cred?: Cred): Promise<Attr> {
-    const req = { ...GfsClient.addr(target), clientId: this.clientId, flags, cred: this.cred(cred) };
-    const attr = (await this.call<pb.OpenRequest, pb.AttrReply__Output>('Open', req)).attr!;
+    // Opened to be read: the first chunks' locations come with the answer.
+    const locate = (flags & 3) !== 1 ? LOOKUP_AHEAD_CHUNKS : 0;
+    const req: pb.OpenRequest = { ...GfsClient.addr(target), clientId: this.clientId, flags, cred: this.cred(cred), locate };
+    const r = await this.call<pb.OpenRequest, pb.AttrReply__Output>('Open', req);
+    const attr = r.attr!;
     this.locator.cache.setSize(attr.ino, attr.size);
+    if (r.locations) this.locator.learnRead(attr.ino, r.locations);
     return attr;
   }
 

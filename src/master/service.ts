@@ -6,7 +6,7 @@ import { GfsError } from '../common/errors.js';
 import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
 import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
 import { toAttr } from './attr.js';
-import { ChunkOps } from './chunk-ops.js';
+import { ChunkOps, MAX_CHUNKS_PER_CALL, type GetChunksOut } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
 import { HealthOps } from './health-ops.js';
@@ -27,6 +27,11 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
   const cluster = new ClusterOps(core, chunks);
   const health = new HealthOps(core);
   const attrReply = (inode: Inode) => ({ attr: toAttr(inode) });
+  /** Chunk locations with an access token each (none when the cluster runs without tokens). */
+  const withTokens = (r: GetChunksOut, mode: 'read' | 'write') => {
+    const signer = core.tokens;
+    return signer ? { ...r, chunks: r.chunks.map((c) => ({ ...c, token: signer.sign(mode, c.handle, c.version) })) } : r;
+  };
   /** The reply of a change that added the entry `at`: the inode, and its directory as it is now. */
   const addedReply = (inode: Inode, at: EntryRef) => {
     let parent: Inode | undefined;
@@ -159,7 +164,7 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
       attrs.removexattr(req.path, req.ino, req.name);
       return {};
     }),
-    Open: reading('Open', (req) => {
+    Open: reading('Open', async (req) => {
       // As the kernel does at open(2): the access asked for must be allowed now; it is then
       // granted to this client's I/O on the file until it releases it (permissions.ts).
       const target = core.ns.target(req.path, req.ino);
@@ -169,8 +174,14 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
         throw eacces(`uid ${c.uid} may not open inode ${target.ino} for ${want & MAY_WRITE ? 'writing' : 'reading'}`);
       }
       const inode = attrs.open(req.path, req.ino, req.clientId);
-      if (!isDirInode(inode)) core.grants.grant(inode.ino, req.clientId, want);
-      return attrReply(inode);
+      if (isDirInode(inode)) return attrReply(inode);
+      core.grants.grant(inode.ino, req.clientId, want);
+      const reply: AttrReply = attrReply(inode);
+      if (req.locate > 0 && inode.chunks && want & MAY_READ) {
+        const span = Math.min(inode.size, Math.min(req.locate, MAX_CHUNKS_PER_CALL) * core.cfg.chunkSize);
+        reply.locations = withTokens(await chunks.getChunks(inode.ino, 0, span, false), 'read');
+      }
+      return reply;
     }),
     Release: mutating('Release', (req) => {
       attrs.release(req.ino, req.clientId);
@@ -183,11 +194,7 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     }),
     GetChunks: mutating('GetChunks', async (req) => {
       if (req.length > 0) io(req.ino, req.cred, req.clientId, req.forWrite ? MAY_WRITE : MAY_READ);
-      const r = await chunks.getChunks(req.ino, req.offset, req.length, req.forWrite);
-      const signer = core.tokens;
-      if (!signer) return r;
-      const mode = req.forWrite ? 'write' : 'read';
-      return { ...r, chunks: r.chunks.map((c) => ({ ...c, token: signer.sign(mode, c.handle, c.version) })) };
+      return withTokens(await chunks.getChunks(req.ino, req.offset, req.length, req.forWrite), req.forWrite ? 'write' : 'read');
     }),
     CommitWrite: mutating('CommitWrite', async (req) => {
       io(req.ino, req.cred, req.clientId, MAY_WRITE);
