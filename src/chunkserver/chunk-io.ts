@@ -50,14 +50,23 @@ export function writeFullSync(fd: number, data: Uint8Array, pos: number): void {
   while (done < data.length) done += writeSync(fd, data, done, data.length - done, pos + done);
 }
 
-/** readFull on a descriptor, synchronously (one checksum block at most). */
-export function readFullSync(fd: number, pos: number, n: number): Buffer {
-  const buf = Buffer.alloc(n);
+/**
+ * Reads up to this size are made synchronously. From the page cache they take microseconds;
+ * the hand-off to the libuv pool and back costs more than that on a busy machine. A read the
+ * disk must serve blocks this server's loop for its seek (its other requests wait), which is
+ * what a thread-pool read costs the caller anyway.
+ */
+export const SYNC_READ_MAX = 128 * KiB;
+
+/** readFull on a descriptor, synchronously (for reads of at most SYNC_READ_MAX). */
+export function readFullSync(fd: number, pos: number, n: number, into?: Buffer): Buffer {
+  const buf = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
   let got = 0;
   while (got < n) {
     const r = readSync(fd, buf, got, n - got, pos + got);
     if (r === 0) break;
     got += r;
   }
+  buf.fill(0, got);
   return buf;
 }

@@ -15,7 +15,7 @@ import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js'
 import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
-import { ioError, readFull, readFullSync, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
+import { ioError, readFull, readFullSync, SYNC_READ_MAX, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
 import { type ChunkFile, FileCache } from './file-cache.js';
 import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
@@ -226,18 +226,19 @@ export class ChunkStore {
 
   /** Reads [start, start+n) of the chunk file and verifies it against the old checksums. */
   private async readVerified(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number, into?: Buffer): Promise<Buffer> {
+    if (n <= SYNC_READ_MAX) return this.blockVerifiedSync(h, fh, crcs, block, n, into);
     const buf = await readFull(fh, block * BLOCK, n, into).catch((err) => Promise.reject(ioError(err, `chunk ${h}: read`)));
     return this.verified(h, buf, block, crcs);
   }
 
   /**
-   * readVerified of one block a write is about to change, synchronously: it was most likely
-   * just written (a growing file), so it is in the page cache.
+   * readVerified, synchronously: small reads, and the block a write is about to change (most
+   * likely just written, so in the page cache).
    */
-  private blockVerifiedSync(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number): Buffer {
+  private blockVerifiedSync(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number, into?: Buffer): Buffer {
     let buf: Buffer;
     try {
-      buf = readFullSync(fh.fd, block * BLOCK, n);
+      buf = readFullSync(fh.fd, block * BLOCK, n, into);
     } catch (err) {
       throw ioError(err, `chunk ${h}: read`);
     }
