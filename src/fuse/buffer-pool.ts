@@ -2,9 +2,18 @@
 // recycled, pre-faulted extent buffers (LIMITS.md: fresh 1 MiB slabs cost ~70 µs per 128 KiB
 // write in first-touch page faults, recycled ones ~16 µs). Waiting writers block (await), never
 // grow memory past the budget; `onPressure` asks the owner to start flushing someone.
+// Smaller buffers (the first extent of a small file) are recycled too: a fresh one per file is
+// tens of MB/s of external memory under `tar -x`, and V8 answers that with a full mark-compact
+// every few hundred milliseconds (it counts external allocations toward its old-space limit).
+
+/** Idle small buffers kept for reuse, in bytes. */
+const SMALL_IDLE_BYTES = 16 * 1024 * 1024;
 
 export class BufferPool {
   private readonly free: Buffer[] = [];
+  /** Idle buffers smaller than an extent, by size. */
+  private readonly freeSmall = new Map<number, Buffer[]>();
+  private smallIdleBytes = 0;
   private used = 0;
   private readonly waiters: Array<{ bytes: number; resolve: (b: Buffer) => void }> = [];
 
@@ -43,13 +52,22 @@ export class BufferPool {
 
   release(buf: Buffer): void {
     this.used -= buf.length;
-    if (buf.length === this.extentBytes && this.free.length < this.keepIdle) this.free.push(buf);
+    if (buf.length === this.extentBytes) {
+      if (this.free.length < this.keepIdle) this.free.push(buf);
+    } else if (this.smallIdleBytes + buf.length <= SMALL_IDLE_BYTES) {
+      let list = this.freeSmall.get(buf.length);
+      if (!list) this.freeSmall.set(buf.length, (list = []));
+      list.push(buf);
+      this.smallIdleBytes += buf.length;
+    }
     this.wake();
   }
 
   /** Drops idle buffers (e.g. after a burst) so the process does not keep them resident. */
   trim(keep = 0): void {
     this.free.length = Math.min(this.free.length, keep);
+    this.freeSmall.clear();
+    this.smallIdleBytes = 0;
   }
 
   private take(bytes: number): Buffer {
@@ -60,6 +78,11 @@ export class BufferPool {
       const fresh = Buffer.allocUnsafeSlow(bytes);
       fresh.fill(0); // fault the pages in now, once, instead of on the hot write path
       return fresh;
+    }
+    const b = this.freeSmall.get(bytes)?.pop();
+    if (b) {
+      this.smallIdleBytes -= bytes;
+      return b;
     }
     return Buffer.allocUnsafeSlow(bytes);
   }
