@@ -93,6 +93,7 @@ program
   .option('--metrics-port <port>', '/metrics and /healthz of the mount on this port (0 = any free port; default: off)')
   .option('--metrics-host <host>', 'listen address of --metrics-port', '127.0.0.1')
   .option('--no-metrics', 'no per-request metrics (FUSE op and RPC histograms)')
+  .option('--attr-timeout <seconds>', 'how long names and attributes are cached (changes by other clients show up within it)', '1')
   .option('--config <file>', CONFIG_HELP)
   .addOption(new Option('--debug', 'FUSE debug output').hideHelp())
   .action(async (dir, o) => (await import('./mount-command.js')).runMount(dir, { ...o, master: resolveMasterAddr(o.master) }));

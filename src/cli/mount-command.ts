@@ -21,17 +21,30 @@ export interface MountFlags {
   metricsHost?: string;
   /** false with --no-metrics. */
   metrics?: boolean;
+  attrTimeout?: string;
+}
+
+function numberFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number >= 0, got "${v}"`);
+  return n;
 }
 
 export async function runMount(dir: string, f: MountFlags): Promise<void> {
   const abs = resolve(dir);
+  const attrTimeoutS = numberFlag('--attr-timeout', f.attrTimeout);
   const log = createLogger({ name: 'mount', file: f.logFile, level: f.logLevel });
   if (f.metrics === false) setMetricsEnabled(false);
   await ensurePatchedFuse(log);
   await cleanStaleMount(abs);
   mkdirSync(abs, { recursive: true });
   const client = new GfsClient({ master: f.master, log });
-  const handle = await mountGfs(client, abs, { log, debug: f.debug });
+  const handle = await mountGfs(client, abs, {
+    log,
+    debug: f.debug,
+    attrTimeoutS,
+  });
   log.info({ path: abs, master: f.master }, 'mounted');
   // `kill -USR2 <pid>` logs where the time went: FUSE ops and the RPCs behind them.
   process.on('SIGUSR2', () => log.info({ fuseOps: handle.stats(), rpcs: client.stats.snapshot() }, 'op stats'));

@@ -3,14 +3,19 @@
 import { constants as fsc } from 'node:fs';
 import { GfsError } from '../common/errors.js';
 import { NAME_MAX } from '../common/limits.js';
+import type { StatFs } from '../client/api.js';
 import { attrOf, statOf } from './attr-ops.js';
 import { checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
 
 const FRSIZE = 4096;
+/** statfs answers are reused this long (df and dbench ask often; capacity moves slowly). */
+const STATFS_TTL_MS = 1000;
 
 export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs' | 'access'> {
   const { client, cache } = ctx;
+  let statfsAt = 0;
+  let statfsLast: Promise<StatFs> | undefined;
 
   return {
     async mknod(c, parent, name, mode, rdev) {
@@ -22,7 +27,12 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
     },
 
     async statfs() {
-      const s = await client.statfs();
+      if (!statfsLast || Date.now() - statfsAt > STATFS_TTL_MS) {
+        statfsAt = Date.now();
+        statfsLast = client.statfs();
+        statfsLast.catch(() => (statfsAt = 0));
+      }
+      const s = await statfsLast;
       const bsize = s.blockSize > 0 ? s.blockSize : FRSIZE;
       const blocks = Math.floor(s.totalBytes / bsize);
       const bfree = Math.min(blocks, Math.floor(s.freeBytes / bsize));
