@@ -3,6 +3,7 @@
 // and chunkservers, many chunk pieces in parallel.
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
+import { unpackEntries } from '../common/dirent-pack.js';
 import { GfsError } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
@@ -111,12 +112,14 @@ export class GfsClient implements GfsClientApi {
     const out: DirListing = [];
     let after = '';
     for (;;) {
-      const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', { ...GfsClient.addr(dir), after, limit: READDIR_PAGE }, true);
-      for (const e of r.entries) out.push({ name: e.name, attr: e.attr! });
+      const req: pb.ReadDirRequest = { ...GfsClient.addr(dir), after, limit: READDIR_PAGE, packed: true };
+      const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', req, true);
+      const page = r.packedEntries.length > 0 ? unpackEntries(r.packedEntries) : r.entries.map((e) => ({ name: e.name, attr: e.attr! }));
+      for (const e of page) out.push(e);
       out.dir = r.dir ?? undefined;
       out.parent = r.parent;
-      if (!r.more || r.entries.length === 0) return out;
-      after = r.entries[r.entries.length - 1]!.name;
+      if (!r.more || page.length === 0) return out;
+      after = page[page.length - 1]!.name;
     }
   }
 

@@ -3,6 +3,7 @@
 // Handlers answer once what they changed or read is committed (`core.committed()`, see SyncMode).
 import { unaryHandler } from '../common/rpc.js';
 import { GfsError } from '../common/errors.js';
+import { packEntries } from '../common/dirent-pack.js';
 import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
 import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
 import { toAttr } from './attr.js';
@@ -74,8 +75,9 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     GetAttr: reading('GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino, req.parent, req.name))),
     ReadDir: reading('ReadDir', (req) => {
       const r = ns.readdir(req.path, req.after, req.limit, req.ino);
+      const entries = r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) }));
       return {
-        entries: r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) })),
+        ...(req.packed ? { packedEntries: packEntries(entries) } : { entries }),
         more: r.more,
         dir: toAttr(r.dir),
         parent: r.dir.parent ?? r.dir.ino,
