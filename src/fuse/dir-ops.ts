@@ -9,7 +9,9 @@ import { checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
 import { S_IFDIR } from './stat.js';
 
-export function dirOps(ctx: FsContext): Pick<LowLevelOps, 'lookup' | 'mkdir' | 'rmdir' | 'opendir' | 'readdir' | 'releasedir' | 'fsyncdir' | 'forget'> {
+export function dirOps(
+  ctx: FsContext,
+): Pick<LowLevelOps, 'lookup' | 'mkdir' | 'rmdir' | 'opendir' | 'readdir' | 'readdirplus' | 'releasedir' | 'fsyncdir' | 'forget'> {
   const { client, cache } = ctx;
   /** Listings being read again, one per directory however many lookups wait for it. */
   const refreshing = new Map<number, Promise<void>>();
@@ -89,12 +91,22 @@ export function dirOps(ctx: FsContext): Pick<LowLevelOps, 'lookup' | 'mkdir' | '
 
     async opendir(c, ino) {
       const listing = await list(ino);
-      const fh = ctx.dirs.add(ino, listing.parent ?? ino, listing.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode })));
+      const fh = ctx.dirs.add(ino, listing.parent ?? ino, listing.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode, attr: e.attr })));
       return { fh };
     },
 
     async readdir(c, ino, size, offset, fh) {
       return ctx.dirs.read(fh, offset, size);
+    },
+
+    // The kernel takes each entry with attrs as a lookup of its name: only attrs that are still
+    // fresh (this mount's cache) are given; the rest go as plain names, looked up when used.
+    async readdirplus(c, ino, size, offset, fh) {
+      return ctx.dirs.readPlus(fh, offset, size).map((e) => {
+        if (!e.attr) return { ...e, stat: undefined };
+        const fresh = cache.get(e.ino);
+        return { ...e, stat: fresh ? statOf(ctx, fresh) : undefined };
+      });
     },
 
     async releasedir(c, ino, fh) {

@@ -10,16 +10,16 @@ import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { OpStats } from '../common/op-stats.js';
 import { errnoNumberOf, toErrno } from './errno-table.js';
-import { packStat, type FuseStat } from './stat.js';
+import { direntPlusSize, packStat, writeDirentPlus, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
-export const REQUIRED_LL_LEVEL = 1;
+export const REQUIRED_LL_LEVEL = 2;
 
 const OP_NAMES = [
   'init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink',
   'rmdir', 'symlink', 'rename', 'link', 'open', 'read', 'write', 'flush', 'release', 'fsync', 'opendir',
   'readdir', 'releasedir', 'fsyncdir', 'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr',
-  'access', 'create',
+  'access', 'create', 'readdirplus',
 ] as const;
 type OpName = (typeof OP_NAMES)[number];
 
@@ -92,6 +92,8 @@ export interface LowLevelOps {
   opendir(c: Caller, ino: number): Promise<Opened>;
   /** Directory entries in the kernel's dirent format (see direntBuffer), at most `size` bytes. */
   readdir(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Buffer>;
+  /** Entries with their attributes (none for "." and ".." or when not known fresh), fitting `size` bytes as direntplus records. */
+  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Array<{ name: Buffer; mode: number; next: number; stat?: FuseStat }>>;
   releasedir(c: Caller, ino: number, fh: number): Promise<void>;
   fsyncdir(c: Caller, ino: number, fh: number): Promise<void>;
   statfs(c: Caller, ino: number): Promise<Statfs>;
@@ -302,9 +304,27 @@ export class LowLevelSession {
         return done('access', ops.access(c, ino, b));
       case 30:
         return this.answer('create', slot, ops.create(c, ino, s1, b, cc), (r) => B.ll_reply_create(slot, this.pack(r), at, et, r.fh, r.openFlags ?? 0));
+      case 31:
+        return this.answer('readdirplus', slot, ops.readdirplus(c, ino, b, cc, d), (list) => {
+          const out = this.direntsPlus(list);
+          B.ll_reply_buf(slot, out, out.length);
+        });
       default:
         B.ll_reply_err(slot, errnoNumberOf('ENOSYS'));
     }
+  }
+
+  private direntsPlus(list: Array<{ name: Buffer; mode: number; next: number; stat?: FuseStat }>): Buffer {
+    let bytes = 0;
+    for (const e of list) bytes += direntPlusSize(e.name.length);
+    const out = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    const valid = Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS);
+    for (const e of list) {
+      const st = e.stat ? { ...e.stat, ino: this.toKernel(e.stat.ino) } : undefined;
+      at += writeDirentPlus(out, at, st, valid, e.next, e.mode, e.name);
+    }
+    return out;
   }
 
   /** getxattr/listxattr: size 0 asks for the length; a smaller buffer than the value is ERANGE. */

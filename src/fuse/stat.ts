@@ -106,3 +106,56 @@ export function writeDirent(buf: Buffer, at: number, ino: number, next: number, 
   buf.fill(0, at + DIRENT_NAME_OFFSET + name.length, at + size);
   return size;
 }
+
+/**
+ * struct fuse_direntplus: a fuse_entry_out (what a lookup would answer) followed by the dirent.
+ * The kernel takes the entry as a lookup of that name; nodeid 0 ("." and "..", or no attrs at
+ * hand) makes it a plain dirent.
+ */
+const ENTRY_OUT_BYTES = 128;
+
+export function direntPlusSize(nameBytes: number): number {
+  return (ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET + nameBytes + 7) & ~7;
+}
+
+/** Seconds as the kernel's (u64 sec, u32 nsec) validity. */
+function validity(s: number): [bigint, number] {
+  const sec = Math.max(0, Math.floor(s));
+  return [BigInt(sec), Math.round((s - sec) * 1e9)];
+}
+
+/**
+ * Writes one direntplus at `at` (`st.ino` is already the kernel's node id); returns its size.
+ * `validS`: how long the kernel may keep the name and the attributes.
+ */
+export function writeDirentPlus(buf: Buffer, at: number, st: FuseStat | undefined, validS: number, next: number, mode: number, name: Buffer): number {
+  const size = direntPlusSize(name.length);
+  buf.fill(0, at, at + ENTRY_OUT_BYTES);
+  if (st) {
+    const [vs, vns] = validity(validS);
+    buf.writeBigUInt64LE(BigInt(st.ino), at); // nodeid
+    buf.writeBigUInt64LE(1n, at + 8); // generation
+    buf.writeBigUInt64LE(vs, at + 16); // entry_valid
+    buf.writeBigUInt64LE(vs, at + 24); // attr_valid
+    buf.writeUInt32LE(vns, at + 32);
+    buf.writeUInt32LE(vns, at + 36);
+    const a = at + 40; // struct fuse_attr
+    buf.writeBigUInt64LE(BigInt(st.ino), a);
+    buf.writeBigUInt64LE(BigInt(st.size), a + 8);
+    buf.writeBigUInt64LE(BigInt(st.blocks), a + 16);
+    buf.writeBigUInt64LE(BigInt(st.atime.sec), a + 24);
+    buf.writeBigUInt64LE(BigInt(st.mtime.sec), a + 32);
+    buf.writeBigUInt64LE(BigInt(st.ctime.sec), a + 40);
+    buf.writeUInt32LE(st.atime.nsec, a + 48);
+    buf.writeUInt32LE(st.mtime.nsec, a + 52);
+    buf.writeUInt32LE(st.ctime.nsec, a + 56);
+    buf.writeUInt32LE(st.mode, a + 60);
+    buf.writeUInt32LE(st.nlink, a + 64);
+    buf.writeUInt32LE(st.uid, a + 68);
+    buf.writeUInt32LE(st.gid, a + 72);
+    buf.writeUInt32LE(st.rdev >>> 0, a + 76);
+    buf.writeUInt32LE(st.blksize, a + 80);
+  }
+  writeDirent(buf, at + ENTRY_OUT_BYTES, st ? st.ino : 0, next, mode, name);
+  return size;
+}

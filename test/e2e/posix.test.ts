@@ -234,6 +234,37 @@ os.rmdir(M + '/hl_dir/sub'); print(os.stat(M + '/hl_dir').st_nlink)
     expect(lines(out)).toEqual(['1', '2 2 True', '0o600', '4321 8765', '1 data', '2 2', '3', '2']);
   });
 
+  // The kernel reads directories with READDIRPLUS (names and attributes in one answer, taken as
+  // lookups): a listing spanning many answers must give every name once, each with its own
+  // attributes, and changes made after it must show at once.
+  test('a large directory lists every name once with its own attributes; later changes show at once', async () => {
+    const out = await py(`
+d = M + '/big_dir'; os.mkdir(d)
+N = 700
+for i in range(N):
+    with open('%s/entry-%04d' % (d, i), 'wb') as f: f.write(b'x' * (i % 97))
+    os.chmod('%s/entry-%04d' % (d, i), 0o600 | (i % 2) * 0o44)
+seen = {}
+with os.scandir(d) as it:
+    for e in it:
+        s = e.stat(follow_symlinks=False)
+        seen[e.name] = (s.st_size, stat.S_IMODE(s.st_mode), s.st_ino == e.inode())
+bad = [n for n, (size, mode, same) in seen.items()
+       if size != int(n[6:]) % 97 or mode != (0o600 | (int(n[6:]) % 2) * 0o44) or not same]
+print(len(seen), sorted(seen) == ['entry-%04d' % i for i in range(N)], bad[:3])
+ls = os.listdir(d)
+os.chmod(d + '/entry-0003', 0o640)
+os.rename(d + '/entry-0004', d + '/renamed')
+os.unlink(d + '/entry-0005')
+with open(d + '/entry-0006', 'ab') as f: f.write(b'more')
+print(oct(stat.S_IMODE(os.lstat(d + '/entry-0003').st_mode)), os.path.exists(d + '/entry-0004'),
+      os.lstat(d + '/renamed').st_size, err(lambda: os.lstat(d + '/entry-0005')), os.lstat(d + '/entry-0006').st_size)
+names = set(os.listdir(d))
+print(len(names), 'renamed' in names, 'entry-0004' in names, 'entry-0005' in names)
+`, { timeoutMs: 120_000 });
+    expect(lines(out)).toEqual(['700 True []', '0o640 False 4 ENOENT 10', '699 True False False']);
+  }, 150_000);
+
   test('appends land at the end; two handles see each other; sizes include buffered writes', async () => {
     await shOk(`cd ${M} && for i in 1 2 3; do echo line$i >> app; done && (echo a1; sleep 0.05; echo a2) >> app`);
     expect((await shOk(`cat ${M}/app`)).trim().split('\n')).toEqual(['line1', 'line2', 'line3', 'a1', 'a2']);
