@@ -90,3 +90,18 @@ export function unpackEntries(buf: Buffer): Array<{ name: string; attr: Attr__Ou
 function bad(at: number): GfsError {
   return new GfsError('EIO', `packed directory entries are cut short at byte ${at}`);
 }
+
+/** The inode numbers of packed entries, without decoding names or other attributes. */
+export function packedInodes(buf: Buffer): number[] {
+  const out: number[] = [];
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let o = 0;
+  while (o < buf.length) {
+    if (o + 2 > buf.length) throw bad(o);
+    o += 2 + dv.getUint16(o, true);
+    if (o + ATTR_BYTES > buf.length) throw bad(o);
+    out.push(dv.getFloat64(o, true));
+    o += ATTR_BYTES;
+  }
+  return out;
+}
