@@ -12,7 +12,7 @@ import { GfsError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { ChunkReport } from '../generated/gfs/index.js';
 import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
-import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
+import { readMetaFile, syncDir, syncMetaFile, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
 import { ioError, readFull, readFullSync, SYNC_READ_MAX, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
@@ -342,14 +342,14 @@ export class ChunkStore {
         if (off > cur) await fh.truncate(cur); // the gap reads as zeros, whatever was past cur
         if (data.length <= SYNC_WRITE_MAX) writeFullSync(fh.fd, data, off);
         else await writeFull(fh, data, off);
-        if (sync) await fh.datasync();
       } catch (err) {
         throw ioError(err, `chunk ${h}: write`);
       }
     });
     st.length = newLen;
     this.usedBytes += newLen - cur;
-    await this.saveMeta(h, st, next, sync);
+    await this.saveMeta(h, st, next, false);
+    if (sync) await this.syncLocked(h);
     return newLen;
   }
 
@@ -458,12 +458,23 @@ export class ChunkStore {
     });
   }
 
+  /**
+   * Every write already replaced the meta file (in the page cache), so a sync flushes what is
+   * there: chunk data, meta file and the directory holding its rename, all at once (on ext4
+   * they share one journal commit). Done one after another, with a fresh durable meta write in
+   * between, this took ~15 ms (four flushes) and was the bulk of every fsync on the mount.
+   * A crash part-way leaves new checksums with old data or the reverse: the chunk then fails
+   * its checksums and is re-replicated, as with any torn write that was never acknowledged.
+   */
   private async syncLocked(h: number): Promise<void> {
     try {
-      await this.use(h, (fh) => fh.datasync());
       const st = this.chunks.get(h)!;
-      await this.saveMeta(h, st, await this.crcs(h, st), true);
-      await syncDir(this.shardDir(h));
+      const meta = syncMetaFile(this.metaPath(h)).catch(async (err: NodeJS.ErrnoException) => {
+        // A new chunk nothing was written to has no meta file yet.
+        if (err?.code !== 'ENOENT') throw err;
+        await this.saveMeta(h, st, await this.crcs(h, st), true);
+      });
+      await Promise.all([this.use(h, (fh) => fh.datasync()), meta, syncDir(this.shardDir(h))]);
     } catch (err) {
       throw ioError(err, `chunk ${h}: sync`);
     }
