@@ -21,7 +21,7 @@ export function dirOps(
     const listing = await client.readdir(ino);
     if (listing.dir) cache.put(listing.dir);
     for (const e of listing) cache.put(e.attr);
-    cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]));
+    cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]), listing.parent);
     return listing;
   }
 
@@ -74,7 +74,7 @@ export function dirOps(
       const attr = await client.mkdir({ parent, name }, S_IFDIR | (mode & 0o7777), await credOf(ctx, c));
       cache.put(attr);
       cache.added(parent, name, attr.ino);
-      cache.setListing(attr.ino, []); // new and empty: its lookups need no master
+      cache.setListing(attr.ino, [], parent); // new and empty: its lookups need no master
       return statOf(ctx, attr);
     },
 
@@ -89,9 +89,16 @@ export function dirOps(
       cache.forget(cache.removed(parent, name) ?? 0);
     },
 
+    // A directory listed (or made) by this mount within the attr timeout, whose entries' attrs
+    // are all as fresh, is listed again from the cache: the same window in which a lookup
+    // trusts that listing (dbench and builds list the same directories over and over).
     async opendir(c, ino) {
-      const listing = await list(ino);
-      const fh = ctx.dirs.add(ino, listing.parent ?? ino, listing.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode, attr: e.attr })));
+      let known = cache.entries(ino);
+      if (!known) {
+        const listing = await list(ino);
+        known = { parent: listing.parent ?? ino, entries: listing };
+      }
+      const fh = ctx.dirs.add(ino, known.parent, known.entries.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode, attr: e.attr })));
       return { fh };
     },
 

@@ -27,6 +27,8 @@ interface Timed<T> {
 
 interface Listing {
   names: Map<string, number>;
+  /** The directory's parent, when known (what ".." of a listing served from here names). */
+  parent?: number;
   at: number;
 }
 
@@ -77,11 +79,27 @@ export class InodeCache {
   // ------------------------------------------------------------------ listings
 
   /** A fresh, complete listing of a directory (from readdir, or a directory made here). */
-  setListing(dir: number, entries: Iterable<[string, number]>): void {
+  setListing(dir: number, entries: Iterable<[string, number]>, parent?: number): void {
     if (this.ttlMs <= 0) return;
     const names = new Map(entries);
     if (names.size > MAX_LISTING_NAMES) return;
-    this.listings.set(dir, { names, at: Date.now() });
+    this.listings.set(dir, { names, parent, at: Date.now() });
+  }
+
+  /**
+   * A whole directory as a fresh listing says it is, with every entry's attrs fresh too, for an
+   * opendir that needs no master; undefined when any part of it is not known to be current.
+   */
+  entries(dir: number): { parent: number; entries: Array<{ name: string; attr: Attr }> } | undefined {
+    const l = this.fresh(dir);
+    if (!l || l.parent === undefined) return undefined;
+    const entries: Array<{ name: string; attr: Attr }> = [];
+    for (const [name, ino] of l.names) {
+      const attr = this.get(ino);
+      if (!attr) return undefined;
+      entries.push({ name, attr });
+    }
+    return { parent: l.parent, entries };
   }
 
   /**
@@ -110,6 +128,12 @@ export class InodeCache {
     const ino = l?.names.get(name);
     l?.names.delete(name);
     return ino;
+  }
+
+  /** `dir` moved under `parent`. */
+  reparented(dir: number, parent: number): void {
+    const l = this.listings.get(dir);
+    if (l) l.parent = parent;
   }
 
   /** A change in `dir` whose outcome the listing cannot follow: drop it. */

@@ -45,6 +45,7 @@ export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' |
       if (moved) {
         cache.put(moved);
         cache.added(newParent, newName, moved.ino);
+        if (newParent !== parent) cache.reparented(moved.ino, newParent);
       } else {
         cache.dropListing(newParent);
       }
