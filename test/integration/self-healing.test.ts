@@ -127,9 +127,11 @@ async function verifyFiles(master: string, client: GfsClient, files: Map<string,
   for (const [path, data] of files) {
     const attr = await client.getattr(path);
     expect(Number(attr.size)).toBe(data.length);
-    // Rebalancing may still be moving chunks (and bumping the version of a chunk it freezes):
-    // a replica answering ESTALE means our view is old, so look the chunks up again, as a
-    // client would. Any other difference fails at once.
+    // Rebalancing may still be moving chunks (and bumping the version of a chunk it freezes,
+    // or deleting the source of a finished move): a replica answering ESTALE, or ENOENT for a
+    // chunk just moved away, means our view is old, so look the chunks up again, as a client
+    // would. A replica the master keeps listing but the server lacks still fails, after the
+    // retries; any other difference fails at once.
     for (let attempt = 1; ; attempt++) {
       try {
         for (const ch of await getChunks(master, attr.ino, data.length)) {
@@ -143,7 +145,7 @@ async function verifyFiles(master: string, client: GfsClient, files: Map<string,
         }
         break;
       } catch (err) {
-        if (attempt >= 20 || !/ESTALE/.test(String((err as Error)?.message))) throw err;
+        if (attempt >= 20 || !/ESTALE|not on this server/.test(String((err as Error)?.message))) throw err;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
