@@ -2,12 +2,17 @@
 // answers the lookups that follow it (ls -l, rm -r, find stat every name they list) from the
 // cache, and a name this mount knows is absent from a fresh listing is answered ENOENT without
 // asking the master (inode-cache.ts).
+import pLimit from 'p-limit';
 import type { Attr } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
 import { statOf } from './attr-ops.js';
 import { checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
-import { S_IFDIR } from './stat.js';
+import { isDir, S_IFDIR } from './stat.js';
+
+/** Subdirectory listings read ahead per opendir, and at once. */
+const READ_AHEAD_DIRS_MAX = 128;
+const READ_AHEAD_DIRS_CONCURRENCY = 4;
 
 export function dirOps(
   ctx: FsContext,
@@ -18,11 +23,31 @@ export function dirOps(
 
   /** Reads a directory's listing into the cache (entries' attrs too). */
   async function list(ino: number) {
+    const readAt = cache.listingRead();
     const listing = await client.readdir(ino);
     if (listing.dir) cache.put(listing.dir);
     for (const e of listing) cache.put(e.attr);
-    cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]), listing.parent);
+    cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]), listing.parent, readAt);
     return listing;
+  }
+
+  // Readdir-ahead: a directory being listed is usually being walked (find, ls -R, rm -r, du,
+  // tar -c), so its subdirectories' listings are read in the background, a few at a time,
+  // and their opendirs find them in the cache. One level per opendir, bounded per listing.
+  const ahead = pLimit(READ_AHEAD_DIRS_CONCURRENCY);
+  function readAhead(entries: ReadonlyArray<{ attr: Attr }>): void {
+    let n = 0;
+    for (const e of entries) {
+      if (!isDir(e.attr) || refreshing.has(e.attr.ino) || cache.entries(e.attr.ino)) continue;
+      if (++n > READ_AHEAD_DIRS_MAX) return;
+      const ino = e.attr.ino;
+      const p = ahead(() => list(ino)).then(
+        () => undefined,
+        () => undefined, // its opendir asks again, and reports the error
+      );
+      refreshing.set(ino, p);
+      void p.finally(() => refreshing.delete(ino));
+    }
   }
 
   function refresh(dir: number): Promise<void> {
@@ -94,10 +119,15 @@ export function dirOps(
     // trusts that listing (dbench and builds list the same directories over and over).
     async opendir(c, ino) {
       let known = cache.entries(ino);
+      if (!known && refreshing.has(ino)) {
+        await refreshing.get(ino);
+        known = cache.entries(ino);
+      }
       if (!known) {
         const listing = await list(ino);
         known = { parent: listing.parent ?? ino, entries: listing };
       }
+      if (cache.ttlMs > 0) readAhead(known.entries);
       const fh = ctx.dirs.add(ino, known.parent, known.entries.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode, attr: e.attr })));
       return { fh };
     },

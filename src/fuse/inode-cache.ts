@@ -18,6 +18,8 @@ const MAX_LISTINGS = 4_096;
 /** A listing larger than this is not kept (its lookups go to the master). */
 export const MAX_LISTING_NAMES = 100_000;
 const MAX_LINKS = 16_384;
+/** Directories whose last change by this mount is remembered (to refuse older listings). */
+const MAX_CHANGED_DIRS = 16_384;
 const MAX_STAMPS = 65_536;
 
 interface Timed<T> {
@@ -44,6 +46,20 @@ export class InodeCache {
   private readonly listings = new LRUCache<number, Listing>({ max: MAX_LISTINGS });
   private readonly links = new LRUCache<number, string>({ max: MAX_LINKS });
   private readonly stamps = new LRUCache<number, string>({ max: MAX_STAMPS });
+  /**
+   * A listing read from the master can arrive after this mount changed the directory (a
+   * create racing a readdir): it then lacks the change and must not be kept. Each change
+   * takes the next number of `seq`; a directory's last one is in `changed`, and forgotten
+   * ones raise `forgottenUpTo` so a listing older than them is refused too.
+   */
+  private seq = 0;
+  private forgottenUpTo = 0;
+  private readonly changed = new LRUCache<number, number>({
+    max: MAX_CHANGED_DIRS,
+    dispose: (at) => {
+      if (at > this.forgottenUpTo) this.forgottenUpTo = at;
+    },
+  });
 
   constructor(readonly ttlMs: number) {}
 
@@ -79,8 +95,9 @@ export class InodeCache {
   // ------------------------------------------------------------------ listings
 
   /** A fresh, complete listing of a directory (from readdir, or a directory made here). */
-  setListing(dir: number, entries: Iterable<[string, number]>, parent?: number): void {
+  setListing(dir: number, entries: Iterable<[string, number]>, parent?: number, readAt?: number): void {
     if (this.ttlMs <= 0) return;
+    if (readAt !== undefined && (readAt < this.forgottenUpTo || (this.changed.get(dir) ?? 0) > readAt)) return;
     const names = new Map(entries);
     if (names.size > MAX_LISTING_NAMES) return;
     this.listings.set(dir, { names, parent, at: Date.now() });
@@ -115,8 +132,18 @@ export class InodeCache {
     return ino === undefined ? 'absent' : { ino };
   }
 
+  /** Pass to setListing with a listing asked for now, so it is refused if `dir` changes meanwhile. */
+  listingRead(): number {
+    return this.seq;
+  }
+
+  private change(dir: number): void {
+    this.changed.set(dir, ++this.seq);
+  }
+
   /** This mount added `name` to `dir` (the listing, if any, stays exact). */
   added(dir: number, name: string, ino: number): void {
+    this.change(dir);
     const l = this.fresh(dir);
     if (l && l.names.size < MAX_LISTING_NAMES) l.names.set(name, ino);
     else if (l) this.listings.delete(dir);
@@ -124,6 +151,7 @@ export class InodeCache {
 
   /** This mount removed `name` from `dir`; returns the inode the listing had for it. */
   removed(dir: number, name: string): number | undefined {
+    this.change(dir);
     const l = this.fresh(dir);
     const ino = l?.names.get(name);
     l?.names.delete(name);
@@ -132,12 +160,14 @@ export class InodeCache {
 
   /** `dir` moved under `parent`. */
   reparented(dir: number, parent: number): void {
+    this.change(dir);
     const l = this.listings.get(dir);
     if (l) l.parent = parent;
   }
 
   /** A change in `dir` whose outcome the listing cannot follow: drop it. */
   dropListing(dir: number): void {
+    this.change(dir);
     this.listings.delete(dir);
   }
 

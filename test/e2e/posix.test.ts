@@ -265,6 +265,27 @@ print(len(names), 'renamed' in names, 'entry-0004' in names, 'entry-0005' in nam
     expect(lines(out)).toEqual(['700 True []', '0o640 False 4 ENOENT 10', '699 True False False']);
   }, 150_000);
 
+  // Listing a directory reads its subdirectories' listings ahead; a name made in one of them
+  // while that read is in flight must still be listed (an older listing is never kept).
+  test('names made while a parent is being listed show in their directory', async () => {
+    const out = await py(`
+import threading, time
+d = M + '/walk'; os.mkdir(d)
+for i in range(16): os.mkdir('%s/s%d' % (d, i))
+lost = []
+for r in range(10):
+    time.sleep(1.1) # past the attr timeout: the listing of d reads its subdirectories' again
+    t = threading.Thread(target=lambda: os.listdir(d))
+    t.start()
+    for i in range(16): open('%s/s%d/f%d' % (d, i, r), 'w').close()
+    t.join()
+    for i in range(16):
+        if ('f%d' % r) not in os.listdir('%s/s%d' % (d, i)): lost.append((r, i))
+print(len(lost), lost[:3])
+`, { timeoutMs: 120_000 });
+    expect(lines(out)).toEqual(['0 []']);
+  }, 150_000);
+
   test('appends land at the end; two handles see each other; sizes include buffered writes', async () => {
     await shOk(`cd ${M} && for i in 1 2 3; do echo line$i >> app; done && (echo a1; sleep 0.05; echo a2) >> app`);
     expect((await shOk(`cat ${M}/app`)).trim().split('\n')).toEqual(['line1', 'line2', 'line3', 'a1', 'a2']);
