@@ -86,16 +86,6 @@ export async function readMetaFile(path: string): Promise<ChunkMeta> {
   }
 }
 
-/** Makes a meta file written earlier (non-durably) durable, as it is now. */
-export async function syncMetaFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {

@@ -12,7 +12,8 @@ import { GfsError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { ChunkReport } from '../generated/gfs/index.js';
 import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
-import { readMetaFile, syncDir, syncMetaFile, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
+import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
+import { syncPath } from '../common/sync-path.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
 import { ioError, readFull, readFullSync, SYNC_READ_MAX, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
@@ -469,7 +470,7 @@ export class ChunkStore {
   private async syncLocked(h: number): Promise<void> {
     try {
       const st = this.chunks.get(h)!;
-      const meta = syncMetaFile(this.metaPath(h)).catch(async (err: NodeJS.ErrnoException) => {
+      const meta = syncPath(this.metaPath(h), true).catch(async (err: NodeJS.ErrnoException) => {
         // A new chunk nothing was written to has no meta file yet.
         if (err?.code !== 'ENOENT') throw err;
         await this.saveMeta(h, st, await this.crcs(h, st), true);

@@ -67,6 +67,14 @@ export function intFlag(name: string, value: string | undefined): number | undef
   return n;
 }
 
+/** A duration or size that may be 0 or fractional (`--attr-timeout 0.5`). */
+export function nonNegativeFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${value}"`);
+  return n;
+}
+
 function fractionFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);

@@ -8,7 +8,7 @@ import { setMetricsEnabled } from '../common/metrics.js';
 import { ensurePatchedFuse } from './fuse-setup.js';
 import { startMountMetrics } from './mount-metrics.js';
 import { announceHttp, announceMounted } from './ready-line.js';
-import { stopOnSignal } from './daemons.js';
+import { nonNegativeFlag, stopOnSignal } from './daemons.js';
 
 
 export interface MountFlags {
@@ -24,16 +24,10 @@ export interface MountFlags {
   attrTimeout?: string;
 }
 
-function numberFlag(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number >= 0, got "${v}"`);
-  return n;
-}
 
 export async function runMount(dir: string, f: MountFlags): Promise<void> {
   const abs = resolve(dir);
-  const attrTimeoutS = numberFlag('--attr-timeout', f.attrTimeout);
+  const attrTimeoutS = nonNegativeFlag('attr-timeout', f.attrTimeout);
   const log = createLogger({ name: 'mount', file: f.logFile, level: f.logLevel });
   if (f.metrics === false) setMetricsEnabled(false);
   await ensurePatchedFuse(log);

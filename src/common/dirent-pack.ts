@@ -53,19 +53,27 @@ export function packEntries(entries: readonly PackedEntry[]): Buffer {
   return out;
 }
 
-export function unpackEntries(buf: Buffer): Array<{ name: string; attr: Attr__Output }> {
-  const out: Array<{ name: string; attr: Attr__Output }> = [];
+/**
+ * Calls `each` with the offsets of every record's name and attributes, checking that each
+ * record is whole.
+ */
+function forEachRecord(buf: Buffer, each: (dv: DataView, name: number, nameLen: number, attr: number) => void): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let o = 0;
   while (o < buf.length) {
     if (o + 2 > buf.length) throw bad(o);
     const len = dv.getUint16(o, true);
-    o += 2;
-    if (o + len + ATTR_BYTES > buf.length) throw bad(o);
-    const name = buf.toString('utf8', o, o + len);
-    o += len;
+    if (o + 2 + len + ATTR_BYTES > buf.length) throw bad(o + 2);
+    each(dv, o + 2, len, o + 2 + len);
+    o += 2 + len + ATTR_BYTES;
+  }
+}
+
+export function unpackEntries(buf: Buffer): Array<{ name: string; attr: Attr__Output }> {
+  const out: Array<{ name: string; attr: Attr__Output }> = [];
+  forEachRecord(buf, (dv, at, len, o) => {
     out.push({
-      name,
+      name: buf.toString('utf8', at, at + len),
       attr: {
         ino: dv.getFloat64(o, true),
         mode: dv.getUint32(o + 8, true),
@@ -82,26 +90,17 @@ export function unpackEntries(buf: Buffer): Array<{ name: string; attr: Attr__Ou
         xattrs: dv.getUint32(o + 88, true),
       },
     });
-    o += ATTR_BYTES;
-  }
+  });
   return out;
-}
-
-function bad(at: number): GfsError {
-  return new GfsError('EIO', `packed directory entries are cut short at byte ${at}`);
 }
 
 /** The inode numbers of packed entries, without decoding names or other attributes. */
 export function packedInodes(buf: Buffer): number[] {
   const out: number[] = [];
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let o = 0;
-  while (o < buf.length) {
-    if (o + 2 > buf.length) throw bad(o);
-    o += 2 + dv.getUint16(o, true);
-    if (o + ATTR_BYTES > buf.length) throw bad(o);
-    out.push(dv.getFloat64(o, true));
-    o += ATTR_BYTES;
-  }
+  forEachRecord(buf, (dv, _name, _len, o) => out.push(dv.getFloat64(o, true)));
   return out;
+}
+
+function bad(at: number): GfsError {
+  return new GfsError('EIO', `packed directory entries are cut short at byte ${at}`);
 }

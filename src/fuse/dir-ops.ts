@@ -38,7 +38,7 @@ export function dirOps(
   function readAhead(entries: ReadonlyArray<{ attr: Attr }>): void {
     let n = 0;
     for (const e of entries) {
-      if (!isDir(e.attr) || refreshing.has(e.attr.ino) || cache.entries(e.attr.ino)) continue;
+      if (!isDir(e.attr) || refreshing.has(e.attr.ino) || cache.listed(e.attr.ino)) continue;
       if (++n > READ_AHEAD_DIRS_MAX) return;
       const ino = e.attr.ino;
       const p = ahead(() => list(ino)).then(

@@ -158,6 +158,11 @@ export class InodeCache {
     return ino;
   }
 
+  /** Whether a fresh listing of `dir` is kept (its entries' attrs may have lapsed). */
+  listed(dir: number): boolean {
+    return this.fresh(dir) !== undefined;
+  }
+
   /** `dir` moved under `parent`. */
   reparented(dir: number, parent: number): void {
     this.change(dir);

@@ -10,7 +10,8 @@
 // segments seq, seq+1, ... in order.
 import { open as openFile, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32, fsyncDir, SEGMENT_RE } from './oplog.js';
+import { syncPath } from '../common/sync-path.js';
+import { crc32, SEGMENT_RE } from './oplog.js';
 import type { InodeRecord, Snapshot } from './snapshot.js';
 
 export const CHECKPOINT_MAGIC = 'GFSCKPNT';
@@ -146,7 +147,7 @@ export async function writeCheckpoint(dir: string, d: CheckpointData): Promise<{
   }
   await h.close();
   await rename(tmp, file);
-  await fsyncDir(dir);
+  await syncPath(dir);
   return { file, bytes: CHECKPOINT_HEADER_BYTES + len };
 }
 
@@ -186,7 +187,7 @@ export async function pruneDataDir(dir: string): Promise<string[]> {
   const keepFrom = checkpoints[1]!.seq;
   const doomed = [...checkpoints.slice(2).map((c) => c.file), ...segments.filter((s) => s.seq < keepFrom).map((s) => s.file)];
   for (const f of doomed) await unlink(f).catch(() => undefined);
-  if (doomed.length) await fsyncDir(dir);
+  if (doomed.length) await syncPath(dir);
   return doomed;
 }
 

@@ -9,11 +9,11 @@
 //   records:           u32 len | u32 crc32(len bytes ++ payload) | payload (len bytes, UTF-8 JSON Mutation)
 // A record is valid when its length is sane, it fits in the file, and its CRC matches.
 import * as fs from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { syncPath } from '../common/sync-path.js';
 
 export const LOG_MAGIC = 'GFSOPLOG';
 export const LOG_FORMAT = 1;
@@ -152,15 +152,6 @@ export const nodeLogIo: LogIo = {
   fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, (err) => (err ? rej(err) : res()))),
 };
 
-/** fsync of a directory, so that a created/renamed/removed name in it is durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const h = await openFile(dir, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
 
 /** Creates segment `seq` (header only), durable name included. Fails if it exists. */
 export async function createSegment(dir: string, seq: number): Promise<number> {
@@ -170,7 +161,7 @@ export async function createSegment(dir: string, seq: number): Promise<number> {
     const h = encodeHeader(seq);
     await nodeLogIo.write(fd, h, 0);
     await new Promise<void>((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res())));
-    await fsyncDir(dir);
+    await syncPath(dir);
     return fd;
   } catch (err) {
     fs.closeSync(fd);
