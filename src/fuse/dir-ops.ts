@@ -25,8 +25,8 @@ export function dirOps(
   async function list(ino: number) {
     const readAt = cache.listingRead();
     const listing = await client.readdir(ino);
-    if (listing.dir) cache.put(listing.dir);
-    for (const e of listing) cache.put(e.attr);
+    if (listing.dir) cache.put(listing.dir, readAt);
+    for (const e of listing) cache.put(e.attr, readAt);
     cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]), listing.parent, readAt);
     return listing;
   }

@@ -27,6 +27,13 @@ interface Timed<T> {
   at: number;
 }
 
+/** Attrs, or a tombstone of ones this mount dropped; `seq` orders it against listings in flight. */
+interface AttrEntry {
+  v: Attr | undefined;
+  at: number;
+  seq: number;
+}
+
 interface Listing {
   names: Map<string, number>;
   /** The directory's parent, when known (what ".." of a listing served from here names). */
@@ -42,7 +49,14 @@ export const REFRESH_MAX_NAMES = 4_096;
 export type Lookup = { ino: number } | 'absent' | 'stale' | undefined;
 
 export class InodeCache {
-  private readonly attrs = new LRUCache<number, Timed<Attr>>({ max: MAX_ATTRS });
+  private readonly attrs = new LRUCache<number, AttrEntry>({
+    max: MAX_ATTRS,
+    dispose: (e, _ino, reason) => {
+      if (reason === 'evict' && e.seq > this.attrsForgottenUpTo) this.attrsForgottenUpTo = e.seq;
+    },
+  });
+  /** Highest seq of an attr entry evicted by the LRU: listings asked before it bring no attrs. */
+  private attrsForgottenUpTo = 0;
   private readonly listings = new LRUCache<number, Listing>({ max: MAX_LISTINGS });
   private readonly links = new LRUCache<number, string>({ max: MAX_LINKS });
   private readonly stamps = new LRUCache<number, string>({ max: MAX_STAMPS });
@@ -67,29 +81,34 @@ export class InodeCache {
   get(ino: number): Attr | undefined {
     if (this.ttlMs <= 0) return undefined;
     const e = this.attrs.get(ino);
-    if (!e) return undefined;
-    if (Date.now() - e.at > this.ttlMs) {
-      this.attrs.delete(ino);
-      return undefined;
-    }
+    // A lapsed entry stays (the LRU bounds it): its seq still refuses older listings' attrs.
+    if (!e?.v || Date.now() - e.at > this.ttlMs) return undefined;
     return e.v;
   }
 
-  /** Records attrs just received from the master. */
-  put(attr: Attr): void {
-    if (this.ttlMs > 0) this.attrs.set(attr.ino, { v: attr, at: Date.now() });
+  /**
+   * Records attrs just received from the master. `readAt` (listingRead() when a listing was
+   * asked for) marks attrs that may predate answers received since: they do not replace attrs
+   * this mount learned or dropped after that moment (a chmod racing a readdir keeps its mode).
+   */
+  put(attr: Attr, readAt?: number): void {
+    if (this.ttlMs <= 0) return;
+    if (readAt !== undefined) {
+      const cur = this.attrs.peek(attr.ino);
+      if ((cur && cur.seq > readAt) || readAt < this.attrsForgottenUpTo) return;
+    }
+    this.attrs.set(attr.ino, { v: attr, at: Date.now(), seq: ++this.seq });
   }
 
   /** The inode changed in a way its cached attrs do not show. */
   drop(ino: number | undefined): void {
-    if (ino === undefined) return;
-    this.attrs.delete(ino);
+    if (ino === undefined || this.ttlMs <= 0) return;
+    this.attrs.set(ino, { v: undefined, at: 0, seq: ++this.seq });
   }
 
-  /** The kernel forgot the inode: nothing here is worth keeping for it. */
+  /** The kernel forgot the inode: its listing is not worth keeping. */
   forget(ino: number): void {
-    this.attrs.delete(ino);
-    this.listings.delete(ino);
+    this.listings.delete(ino); // its attrs stay until they lapse: their seq still orders listings
   }
 
   // ------------------------------------------------------------------ listings
@@ -214,6 +233,7 @@ export class InodeCache {
 
   clear(): void {
     this.attrs.clear();
+    this.attrsForgottenUpTo = this.seq;
     this.listings.clear();
     this.stamps.clear();
   }
