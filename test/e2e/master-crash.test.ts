@@ -80,9 +80,17 @@ describe('master crash loop through the mount', () => {
   }, 900_000);
 
   test('a clean stop of every process and a fresh start find the same tree', async () => {
-    const before = await shOk(`cd ${c.mountDir} && find . -printf '%p %y %m %s %l\\n' | sort | md5sum`, { timeoutMs: 120_000 });
+    const tree = async () =>
+      (await shOk(`cd ${c.mountDir} && find . -printf '%p %y %m %s %l\\n' | LC_ALL=C sort`, { timeoutMs: 120_000 })).split('\n');
+    const before = await tree();
     await c.restartWhole();
-    const after = await shOk(`cd ${c.mountDir} && find . -printf '%p %y %m %s %l\\n' | sort | md5sum`, { timeoutMs: 120_000 });
-    expect(after).toBe(before);
+    const after = await tree();
+    // Compare as sets of lines so a failure names the entries that differ, not two digests.
+    const afterSet = new Set(after);
+    const beforeSet = new Set(before);
+    const gone = before.filter((l) => !afterSet.has(l));
+    const appeared = after.filter((l) => !beforeSet.has(l));
+    expect({ gone, appeared }).toEqual({ gone: [], appeared: [] });
+    expect(after.length).toBe(before.length);
   }, 300_000);
 });

@@ -84,7 +84,7 @@ def work(root, seed, nops, model_path):
             either.append({'op': i, 'err': str(e), 'a': before, 'b': after})
     with open(model_path, 'w') as f:
         json.dump({'strict': strict, 'either': either}, f)
-    print('done', nops, 'uncertain', len(either))
+    print('done', nops, 'uncertain', len(either), *('(op %d: %s)' % (e['op'], e['err']) for e in either))
 
 def check(path, node):
     """None if `path` matches node (None = absent), else a description of the difference."""
