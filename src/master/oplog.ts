@@ -142,13 +142,16 @@ export function scanRecords(buf: Buffer): ScanResult {
 
 /** The two calls on the commit path, replaceable to count them or inject failures. */
 export interface LogIo {
-  write(fd: number, buf: Buffer, position: number): Promise<number>;
+  /** Bytes written; may answer at once (a number) or later (a promise). */
+  write(fd: number, buf: Buffer, position: number): number | Promise<number>;
   fdatasync(fd: number): Promise<void>;
 }
 
 export const nodeLogIo: LogIo = {
-  write: (fd, buf, position) =>
-    new Promise((res, rej) => fs.write(fd, buf, 0, buf.length, position, (err, n) => (err ? rej(err) : res(n)))),
+  // Synchronous: appending a batch of records to the page cache takes ~5 us here, while the
+  // thread-pool round trip of an async write cost 60-90 us on every mutation's reply path
+  // (more with the background fdatasync running). fdatasync stays async: it waits for the disk.
+  write: (fd, buf, position) => fs.writeSync(fd, buf, 0, buf.length, position),
   fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, (err) => (err ? rej(err) : res()))),
 };
 
@@ -355,7 +358,8 @@ export class OpLog {
     const buf = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
     let done = 0;
     while (done < buf.length) {
-      const n = await this.io.write(this.fd, done ? buf.subarray(done) : buf, this.pos + done);
+      const w = this.io.write(this.fd, done ? buf.subarray(done) : buf, this.pos + done);
+      const n = typeof w === 'number' ? w : await w;
       if (n <= 0) throw new Error('write wrote nothing');
       done += n;
     }
