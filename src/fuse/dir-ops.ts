@@ -72,7 +72,7 @@ export function dirOps(
         known = cache.lookup(parent, name);
         if (known === 'stale') known = undefined;
       }
-      if (known === 'absent') throw new GfsError('ENOENT', `no "${name}" in directory ${parent}`);
+      if (known === 'absent') throw GfsError.quiet('ENOENT', `no "${name}" in directory ${parent}`);
       if (known) {
         const hit = cache.get(known.ino);
         if (hit) return statOf(ctx, hit);

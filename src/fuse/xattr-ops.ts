@@ -42,10 +42,10 @@ export function xattrOps(ctx: FsContext): Pick<LowLevelOps, 'setxattr' | 'getxat
 
     async getxattr(c, ino, name) {
       checkName(name);
-      if (cache.get(ino)?.xattrs === 0) throw new GfsError('ENODATA', 'no such attribute');
+      if (cache.get(ino)?.xattrs === 0) throw GfsError.quiet('ENODATA', 'no such attribute');
       if (name === CAPS) {
         const at = noCaps.get(ino);
-        if (at !== undefined && Date.now() - at < NEG_TTL_MS) throw new GfsError('ENODATA', 'no such attribute');
+        if (at !== undefined && Date.now() - at < NEG_TTL_MS) throw GfsError.quiet('ENODATA', 'no such attribute');
       }
       try {
         return await client.getxattr(ino, name);

@@ -151,7 +151,7 @@ export class AttrOps {
     if (flags & ~(XATTR_CREATE | XATTR_REPLACE) || flags === (XATTR_CREATE | XATTR_REPLACE)) throw einval(`bad xattr flags ${flags}`);
     const exists = inode.xattrs.has(name);
     if (flags & XATTR_CREATE && exists) throw new GfsError('EEXIST', `xattr exists: ${name}`);
-    if (flags & XATTR_REPLACE && !exists) throw new GfsError('ENODATA', `no xattr ${name}`);
+    if (flags & XATTR_REPLACE && !exists) throw GfsError.quiet('ENODATA', `no xattr ${name}`);
     this.core.mutate({ op: 'setxattr', ino: inode.ino, name, value: value.toString('base64'), time: now() });
   }
 
@@ -159,7 +159,7 @@ export class AttrOps {
     const inode = this.core.ns.target(path, ino);
     checkXattrName(name);
     const value = inode.xattrs.get(name);
-    if (!value) throw new GfsError('ENODATA', `no xattr ${name}`);
+    if (!value) throw GfsError.quiet('ENODATA', `no xattr ${name}`);
     return value;
   }
 
@@ -170,7 +170,7 @@ export class AttrOps {
   removexattr(path: string, ino: number, name: string): void {
     const inode = this.core.ns.target(path, ino);
     checkXattrName(name);
-    if (!inode.xattrs.has(name)) throw new GfsError('ENODATA', `no xattr ${name}`);
+    if (!inode.xattrs.has(name)) throw GfsError.quiet('ENODATA', `no xattr ${name}`);
     this.core.mutate({ op: 'removexattr', ino: inode.ino, name, time: now() });
   }
 
