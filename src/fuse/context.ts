@@ -30,6 +30,20 @@ export function credOf(ctx: FsContext, c: Caller): Promise<Cred> {
   return ctx.creds.cred(c);
 }
 
+/**
+ * Runs a change of the names in `dir`. When it fails, whether the master made it is not known
+ * (a reply lost to a master crash, a retried create answered EEXIST): the listing this mount
+ * keeps of `dir` can no longer say a name is absent, so it is dropped.
+ */
+export async function changingNames<T>(ctx: FsContext, dir: number, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (err) {
+    ctx.cache.dropListing(dir);
+    throw err;
+  }
+}
+
 /** An entry name from the kernel: it checked NAME_MAX already, but says so in bytes only. */
 export function checkName(name: string): void {
   if (Buffer.byteLength(name) > 255) throw new GfsError('ENAMETOOLONG', 'name longer than 255 bytes');

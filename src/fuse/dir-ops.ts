@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import type { Attr } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
 import { statOf } from './attr-ops.js';
-import { checkName, credOf, type FsContext } from './context.js';
+import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
 import { isDir, S_IFDIR } from './stat.js';
 
@@ -96,7 +96,8 @@ export function dirOps(
 
     async mkdir(c, parent, name, mode) {
       checkName(name);
-      const attr = await client.mkdir({ parent, name }, S_IFDIR | (mode & 0o7777), await credOf(ctx, c));
+      const cred = await credOf(ctx, c);
+      const attr = await changingNames(ctx, parent, () => client.mkdir({ parent, name }, S_IFDIR | (mode & 0o7777), cred));
       cache.put(attr);
       cache.added(parent, name, attr.ino);
       cache.setListing(attr.ino, [], parent); // new and empty: its lookups need no master
@@ -105,12 +106,8 @@ export function dirOps(
 
     async rmdir(c, parent, name) {
       checkName(name);
-      try {
-        await client.rmdir({ parent, name }, await credOf(ctx, c));
-      } catch (err) {
-        cache.dropListing(parent);
-        throw err;
-      }
+      const cred = await credOf(ctx, c);
+      await changingNames(ctx, parent, () => client.rmdir({ parent, name }, cred));
       cache.forget(cache.removed(parent, name) ?? 0);
     },
 

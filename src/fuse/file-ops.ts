@@ -6,7 +6,7 @@ import { constants as fsc } from 'node:fs';
 import { GfsError } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { statOf } from './attr-ops.js';
-import { checkName, credOf, type FsContext } from './context.js';
+import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import { OPEN_KEEP_CACHE, type LowLevelOps } from './lowlevel.js';
 import { S_IFREG } from './stat.js';
 
@@ -22,7 +22,7 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       const exclusive = (flags & fsc.O_EXCL) !== 0;
       const forWrite = (flags & O_ACCMODE) !== fsc.O_RDONLY;
       const startSec = Math.floor(Date.now() / 1000);
-      const made = await client.create({ parent, name }, S_IFREG | (mode & 0o7777), cred, { exclusive, open: true, forWrite });
+      const made = await changingNames(ctx, parent, () => client.create({ parent, name }, S_IFREG | (mode & 0o7777), cred, { exclusive, open: true, forWrite }));
       let attr = made;
       // Lost a race with another client that created it first: O_TRUNC still applies.
       if ((flags & fsc.O_TRUNC) !== 0 && attr.size > 0) {

@@ -4,7 +4,7 @@
 import { GfsError } from '../common/errors.js';
 import { SYMLINK_MAX } from '../common/limits.js';
 import { statOf } from './attr-ops.js';
-import { checkName, credOf, type FsContext } from './context.js';
+import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
 
 export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink'> {
@@ -13,13 +13,8 @@ export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' |
   return {
     async unlink(c, parent, name) {
       checkName(name);
-      let survivor;
-      try {
-        survivor = await client.unlink({ parent, name }, await credOf(ctx, c));
-      } catch (err) {
-        cache.dropListing(parent);
-        throw err;
-      }
+      const cred = await credOf(ctx, c);
+      const survivor = await changingNames(ctx, parent, () => client.unlink({ parent, name }, cred));
       const ino = cache.removed(parent, name);
       // It lives on (other names, open): its nlink and ctime changed; else it is gone.
       if (survivor) cache.put(survivor);
@@ -69,7 +64,8 @@ export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' |
     async symlink(c, parent, name, target) {
       checkName(name);
       if (Buffer.byteLength(target) >= SYMLINK_MAX) throw new GfsError('ENAMETOOLONG', 'symlink target too long');
-      const attr = await client.symlink(target, { parent, name }, await credOf(ctx, c));
+      const cred = await credOf(ctx, c);
+      const attr = await changingNames(ctx, parent, () => client.symlink(target, { parent, name }, cred));
       cache.put(attr);
       cache.added(parent, name, attr.ino);
       cache.setLinkTarget(attr.ino, target);

@@ -5,7 +5,7 @@ import { GfsError } from '../common/errors.js';
 import { NAME_MAX } from '../common/limits.js';
 import type { StatFs } from '../client/api.js';
 import { attrOf, statOf } from './attr-ops.js';
-import { checkName, credOf, type FsContext } from './context.js';
+import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
 
 const FRSIZE = 4096;
@@ -20,7 +20,8 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
   return {
     async mknod(c, parent, name, mode, rdev) {
       checkName(name);
-      const attr = await client.mknod({ parent, name }, mode, rdev, await credOf(ctx, c));
+      const cred = await credOf(ctx, c);
+      const attr = await changingNames(ctx, parent, () => client.mknod({ parent, name }, mode, rdev, cred));
       cache.put(attr);
       cache.added(parent, name, attr.ino);
       return statOf(ctx, attr);
