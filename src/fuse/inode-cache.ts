@@ -22,11 +22,6 @@ const MAX_LINKS = 16_384;
 const MAX_CHANGED_DIRS = 16_384;
 const MAX_STAMPS = 65_536;
 
-interface Timed<T> {
-  v: T;
-  at: number;
-}
-
 /** Attrs, or a tombstone of ones this mount dropped; `seq` orders it against listings in flight. */
 interface AttrEntry {
   v: Attr | undefined;
