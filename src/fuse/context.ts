@@ -31,15 +31,15 @@ export function credOf(ctx: FsContext, c: Caller): Promise<Cred> {
 }
 
 /**
- * Runs a change of the names in `dir`. When it fails, whether the master made it is not known
- * (a reply lost to a master crash, a retried create answered EEXIST): the listing this mount
- * keeps of `dir` can no longer say a name is absent, so it is dropped.
+ * Runs a change of the names in `dirs`. When it fails, whether the master made it is not known
+ * (a reply lost to a master crash, a retried create answered EEXIST): the listings this mount
+ * keeps of them can no longer say a name is absent, so they are dropped.
  */
-export async function changingNames<T>(ctx: FsContext, dir: number, change: () => Promise<T>): Promise<T> {
+export async function changingNames<T>(ctx: FsContext, dirs: number | readonly number[], change: () => Promise<T>): Promise<T> {
   try {
     return await change();
   } catch (err) {
-    ctx.cache.dropListing(dir);
+    for (const dir of typeof dirs === 'number' ? [dirs] : dirs) ctx.cache.dropListing(dir);
     throw err;
   }
 }

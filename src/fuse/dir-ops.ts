@@ -41,26 +41,23 @@ export function dirOps(
       if (!isDir(e.attr) || refreshing.has(e.attr.ino) || cache.listed(e.attr.ino)) continue;
       if (++n > READ_AHEAD_DIRS_MAX) return;
       const ino = e.attr.ino;
-      const p = ahead(() => list(ino)).then(
-        () => undefined,
-        () => undefined, // its opendir asks again, and reports the error
-      );
-      refreshing.set(ino, p);
-      void p.finally(() => refreshing.delete(ino));
+      tracked(ino, () => ahead(() => list(ino)), () => undefined); // its opendir asks again, and reports the error
     }
   }
 
-  function refresh(dir: number): Promise<void> {
-    let p = refreshing.get(dir);
-    if (!p) {
-      p = list(dir).then(
-        () => undefined,
-        () => cache.dropListing(dir), // the lookup asks the master by name instead
-      );
-      refreshing.set(dir, p);
-      void p.finally(() => refreshing.delete(dir));
-    }
+  /** A listing read of `dir` that lookups and opendirs of it wait for instead of asking again. */
+  function tracked(dir: number, read: () => Promise<unknown>, onError: () => void): Promise<void> {
+    const p = read().then(() => undefined, onError);
+    refreshing.set(dir, p);
+    void p.finally(() => {
+      if (refreshing.get(dir) === p) refreshing.delete(dir);
+    });
     return p;
+  }
+
+  function refresh(dir: number): Promise<void> {
+    // On failure the lookup asks the master by name instead.
+    return refreshing.get(dir) ?? tracked(dir, () => list(dir), () => cache.dropListing(dir));
   }
 
   return {

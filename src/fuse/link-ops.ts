@@ -24,16 +24,10 @@ export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' |
     async rename(c, parent, name, newParent, newName) {
       checkName(name);
       checkName(newName);
-      let moved;
-      try {
-        // The kernel has no rename flags for us (libfuse 2); an existing target is replaced
-        // atomically on the master.
-        moved = await client.rename({ parent, name }, { parent: newParent, name: newName }, 0, await credOf(ctx, c));
-      } catch (err) {
-        cache.dropListing(parent);
-        cache.dropListing(newParent);
-        throw err;
-      }
+      const cred = await credOf(ctx, c);
+      // The kernel has no rename flags for us (libfuse 2); an existing target is replaced
+      // atomically on the master.
+      const moved = await changingNames(ctx, [parent, newParent], () => client.rename({ parent, name }, { parent: newParent, name: newName }, 0, cred));
       cache.removed(parent, name);
       const replaced = cache.removed(newParent, newName);
       if (replaced !== undefined && replaced !== moved?.ino) cache.drop(replaced);

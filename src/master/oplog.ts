@@ -155,14 +155,13 @@ export const nodeLogIo: LogIo = {
   fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, (err) => (err ? rej(err) : res()))),
 };
 
-
 /** Creates segment `seq` (header only), durable name included. Fails if it exists. */
 export async function createSegment(dir: string, seq: number): Promise<number> {
   const path = join(dir, segmentName(seq));
   const fd = await new Promise<number>((res, rej) => fs.open(path, 'wx', 0o644, (err, fd) => (err ? rej(err) : res(fd))));
   try {
     const h = encodeHeader(seq);
-    await nodeLogIo.write(fd, h, 0);
+    nodeLogIo.write(fd, h, 0);
     await new Promise<void>((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res())));
     await syncPath(dir);
     return fd;
