@@ -9,6 +9,8 @@ export class ChunkLocator {
   /** Learned from the first master answer; every file of a cluster has the same chunk size. */
   chunkSize = 0;
   private readonly inflight = new Map<string, Promise<GetChunksReply__Output>>();
+  /** Read lookups in flight, each with the cache update it ends with. */
+  private readonly readLookups = new Map<string, Promise<void>>();
 
   /**
    * `who`: the client id (files it opened may be read/written as the open allowed) and the
@@ -33,15 +35,32 @@ export class ChunkLocator {
   }
 
   /** Makes the cache hold size and read locations for [offset, offset+length) and some ahead. */
-  async lookupRead(ino: number, offset: number, length: number): Promise<void> {
-    const ahead = this.chunkSize ? LOOKUP_AHEAD_CHUNKS * this.chunkSize : 0;
-    const span = Math.max(length, ahead, 1);
-    const reply = await this.getChunks({ ino, offset, length: span, forWrite: false });
-    this.learn(reply);
-    const first = Math.floor(offset / reply.chunkSize);
-    const last = Math.floor((offset + span - 1) / reply.chunkSize);
-    this.cache.setSize(ino, reply.fileSize);
-    this.cache.storeRead(ino, first, last, reply.chunks);
+  lookupRead(ino: number, offset: number, length: number): Promise<void> {
+    // Whole windows of LOOKUP_AHEAD_CHUNKS chunks, so that reads at different offsets of one
+    // window share one request and one cache update: 10,000 reads in flight whose size had
+    // just expired made 10,000 lookups.
+    let start = offset;
+    let span = Math.max(length, 1);
+    if (this.chunkSize) {
+      const window = LOOKUP_AHEAD_CHUNKS * this.chunkSize;
+      start = Math.floor(offset / window) * window;
+      span = Math.ceil((offset + span - start) / window) * window;
+    }
+    const key = `${ino}:${start}:${span}`;
+    let p = this.readLookups.get(key);
+    if (!p) {
+      p = this.getChunks({ ino, offset: start, length: span, forWrite: false })
+        .then((reply) => {
+          this.learn(reply);
+          const first = Math.floor(start / reply.chunkSize);
+          const last = Math.floor((start + span - 1) / reply.chunkSize);
+          this.cache.setSize(ino, reply.fileSize);
+          this.cache.storeRead(ino, first, last, reply.chunks);
+        })
+        .finally(() => this.readLookups.delete(key));
+      this.readLookups.set(key, p);
+    }
+    return p;
   }
 
   /** Chunks with a valid lease (allocated if missing) for [offset, offset+length). */
