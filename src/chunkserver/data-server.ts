@@ -20,7 +20,8 @@ import type { TokenVerifier } from '../common/chunk-token.js';
 import type { ClusterKeys } from '../common/cluster-secret.js';
 import { applyCodec, errorCodec, helloCodec, okCodec, readCodec, syncCodec, writeCodec } from '../common/data-codec.js';
 import type { DataConnPool } from '../common/data-conn.js';
-import { DATA_PROTOCOL_VERSION, FrameReader, framePrefix, Kind, MAX_PAYLOAD_BYTES, type Frame } from '../common/data-frame.js';
+import { DATA_PROTOCOL_VERSION, FrameReader, Kind, MAX_PAYLOAD_BYTES, type Frame } from '../common/data-frame.js';
+import { FrameWriter } from '../common/frame-writer.js';
 import { GfsError } from '../common/errors.js';
 import { MiB } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
@@ -193,20 +194,12 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     let role: Role | undefined;
     let inflight = 0;
     let closed = false;
+    const writer = new FrameWriter(socket);
 
     /** `sent`: called once the payload has been handed to the kernel (or the socket is gone). */
     const send = (kind: Kind, id: number, header: Uint8Array, payload?: Buffer, sent?: () => void) => {
       if (closed) return sent?.();
-      const prefix = framePrefix(kind, id, header, payload?.length ?? 0);
-      if (payload && payload.length > 0) {
-        socket.cork();
-        socket.write(prefix);
-        socket.write(payload, sent);
-        socket.uncork();
-      } else {
-        socket.write(prefix);
-        sent?.();
-      }
+      writer.write(kind, id, header, payload, sent);
       if (socket.writableLength > DATA_SEND_HIGH_WATER && !socket.isPaused()) {
         socket.pause();
         socket.once('drain', () => socket.resume());

@@ -9,7 +9,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { errorCodec, helloCodec } from './data-codec.js';
-import { DATA_PROTOCOL_VERSION, FrameReader, framePrefix, Kind, type Frame } from './data-frame.js';
+import { DATA_PROTOCOL_VERSION, FrameReader, Kind, type Frame } from './data-frame.js';
+import { FrameWriter } from './frame-writer.js';
 import { fromStatus, GfsError } from './errors.js';
 import { parseAddr } from './rpc.js';
 import type { TlsFiles } from './auth.js';
@@ -48,11 +49,13 @@ export class DataConn {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: GfsError | undefined;
+  private readonly writer: FrameWriter;
 
   private constructor(
     readonly addr: string,
     private readonly socket: net.Socket,
   ) {
+    this.writer = new FrameWriter(socket);
     const reader = new FrameReader((f) => this.onFrame(f), {
       // A read's bytes go straight into the caller's buffer: no copy of our own, no fresh memory.
       sink: (kind, id, _header, bytes) => {
@@ -139,19 +142,10 @@ export class DataConn {
       }, timeoutMs);
       const p: Pending = { resolve, reject, timer, context, into, unsent: !!payload && payload.length > 0 };
       this.pending.set(id, p);
-      const prefix = framePrefix(kind, id, header, payload?.length ?? 0);
-      if (payload && payload.length > 0) {
-        this.socket.cork();
-        this.socket.write(prefix);
-        this.socket.write(payload, () => {
-          p.unsent = false;
-          sent?.();
-        });
-        this.socket.uncork();
-      } else {
-        this.socket.write(prefix);
+      this.writer.write(kind, id, header, payload, () => {
+        p.unsent = false;
         sent?.();
-      }
+      });
     });
   }
 
