@@ -36,7 +36,7 @@ export class ChunkReader {
     if (length === 0) return Buffer.alloc(0);
     if (into && into.length < length) throw new GfsError('EINVAL', `read of ${length} bytes into a buffer of ${into.length}`);
     const { locator } = this.d;
-    const chunkSize = await locator.ensureChunkSize(ino);
+    const chunkSize = locator.chunkSize || (await locator.ensureChunkSize(ino));
     // A size learnt in the last SIZE_TTL_MS (open, getattr, our own writes) bounds the read:
     // growth by other clients shows within that time, as the kernel's attribute cache does.
     let size = locator.cache.size(ino);

@@ -50,6 +50,8 @@ export class ChunkRpc {
     private readonly stats = new OpStats(),
     security?: ClientSecurity,
     dataChannel = true,
+    /** The caller's own bound on pieces in flight: at or below ours, ours is never reached. */
+    private readonly callerPieceBound = Number.POSITIVE_INFINITY,
   ) {
     this.pool = new ClientPool<ChunkServerClient>(proto().gfs.ChunkServer as never, security);
     this.data = dataChannel ? new DataConnPool({ auth: authValue(security), tls: security?.tls }) : undefined;
@@ -71,6 +73,8 @@ export class ChunkRpc {
   read(r: ReplicaTarget, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
     const dataAddr = this.dataAddrOf(r);
     if (dataAddr) {
+      // Skipping a limiter that can never queue saves a third of a small read's promises.
+      if (this.callerPieceBound <= DATA_READS_PER_SERVER) return this.stats.time('data.Read', () => this.readData(dataAddr, handle, version, offset, length, into, at, token));
       let limit = this.dataReads.get(dataAddr);
       if (!limit) this.dataReads.set(dataAddr, (limit = pLimit(DATA_READS_PER_SERVER)));
       return limit(() => this.stats.time('data.Read', () => this.readData(dataAddr, handle, version, offset, length, into, at, token)));

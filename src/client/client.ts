@@ -47,7 +47,7 @@ export class GfsClient implements GfsClientApi {
     this.opts = resolveClientOptions(options);
     const security = clientSecurity(this.opts);
     this.master = new MasterRpc(this.opts, this.stats, security);
-    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security, this.opts.dataChannel);
+    this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security, this.opts.dataChannel, this.opts.maxParallelPieces);
     this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS), () => ({ clientId: this.clientId, cred: this.cred() }));
     const limit = pLimit(this.opts.maxParallelPieces);
     const picker = new ReplicaPicker();

@@ -10,16 +10,30 @@ export class ReplicaPicker {
   private readonly failedUntil = new Map<string, number>();
 
   order(replicas: ChunkLocation__Output[]): ChunkLocation__Output[] {
+    const n = replicas.length;
+    if (n <= 1) return replicas;
     const now = Date.now();
-    const score = (r: ChunkLocation__Output) => {
+    // Scores are whole numbers; a random fraction breaks ties and spreads readers of one chunk
+    // over its replicas. An insertion sort of a handful: every small read passes here.
+    const out = replicas.slice();
+    const score = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = out[i]!;
       const penalty = (this.failedUntil.get(r.addr) ?? 0) > now ? 1e9 : 0;
-      return penalty + (this.inflight.get(r.addr) ?? 0) + r.load;
-    };
-    // Random tie-break spreads readers of one chunk over its replicas.
-    return replicas
-      .map((r) => ({ r, s: score(r), t: Math.random() }))
-      .sort((a, b) => a.s - b.s || a.t - b.t)
-      .map((x) => x.r);
+      score[i] = penalty + (this.inflight.get(r.addr) ?? 0) + r.load + Math.random();
+    }
+    for (let i = 1; i < n; i++) {
+      const r = out[i]!;
+      const s = score[i]!;
+      let j = i - 1;
+      for (; j >= 0 && score[j]! > s; j--) {
+        out[j + 1] = out[j]!;
+        score[j + 1] = score[j]!;
+      }
+      out[j + 1] = r;
+      score[j + 1] = s;
+    }
+    return out;
   }
 
   async track<T>(addr: string, fn: () => Promise<T>): Promise<T> {
