@@ -21,8 +21,15 @@ import { type ChunkFile, FileCache } from './file-cache.js';
 import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 
-/** Chunks whose checksum arrays stay in memory (each at most 4 KiB for a 64 MiB chunk). */
-export const CRC_CACHE_CHUNKS = 4096;
+/**
+ * Memory for checksum arrays kept in memory (at most 4 KiB for a 64 MiB chunk, 4 bytes for a
+ * small file's chunk). Bounded in bytes, not chunks: a count of 4,096 held as many full chunks
+ * as this does, but fewer small ones than a 5,000-file tree has, so reading the tree back in
+ * the order it was written missed on every chunk and read every meta file from disk.
+ */
+export const CRC_CACHE_BYTES = 16 * 1024 * 1024;
+/** What the cache counts for an entry beyond its array: key, node, array object. */
+const CRC_ENTRY_OVERHEAD = 96;
 
 interface ChunkState {
   version: number;
@@ -56,7 +63,10 @@ export interface WriteOptions {
 export class ChunkStore {
   readonly chunksDir: string;
   private readonly chunks = new Map<number, ChunkState>();
-  private readonly crcCache = new LRUCache<number, Uint32Array>({ max: CRC_CACHE_CHUNKS });
+  private readonly crcCache = new LRUCache<number, Uint32Array>({
+    maxSize: CRC_CACHE_BYTES,
+    sizeCalculation: (crcs) => crcs.byteLength + CRC_ENTRY_OVERHEAD,
+  });
   private readonly files = new FileCache();
   private readonly locks = new KeyedRwLock<number>();
   private readonly pendingCorrupt = new Set<number>();
