@@ -20,7 +20,7 @@ export interface DispatchResult {
   reads: number;
   readBytes: number;
   /** The first in-flight pass of the process (see dispatchExperiment). */
-  firstPass: { opsPerSec: number; errors: number };
+  firstPass: { opsPerSec: number; addedRssMB: number; errors: number };
   serial: { opsPerSec: number; meanMs: number; p99Ms: number; errors: number };
   parallel: { opsPerSec: number; meanMs: number; p99Ms: number; addedRssMB: number; errors: number };
 }
@@ -117,29 +117,37 @@ async function inFlightPass(reader: GfsClient, ino: number, offsets: number[], r
   return { opsPerSec: offsets.length / ((performance.now() - t) / 1000), lat, errors };
 }
 
+/** RSS after a full GC and a moment for freed backing stores to be returned. */
+async function settledRss(): Promise<number> {
+  globalThis.gc?.();
+  await new Promise((r) => setTimeout(r, 100));
+  globalThis.gc?.();
+  return process.memoryUsage.rss();
+}
+
+/** An in-flight pass with the RSS it added: its peak over the settled RSS before it. */
+async function measuredPass(reader: GfsClient, ino: number, offsets: number[], readBytes: number) {
+  const base = await settledRss();
+  const rss = new RssSampler();
+  rss.start();
+  const pass = await inFlightPass(reader, ino, offsets, readBytes);
+  return { ...pass, addedRssMB: (rss.stop() - base) / 1e6 };
+}
+
 /**
  * Random reads through a fresh client: all in flight once (the first pass, in a process that
  * has not done it before), then one at a time, then all in flight again (the measured pass).
  * Serial and measured passes both run warm, as in a mount that has been up a while: the
  * first in-flight pass of a process pays for compiling its paths and growing its heap and
- * allocator (about twice the CPU per read here), which the serial pass never meets. Its rate is
- * reported beside the others. Added RSS is the peak over both in-flight passes above the
- * process before the first.
+ * allocator (about twice the CPU per read here), which the serial pass never meets. The first
+ * pass's rate and added RSS are reported beside the others.
  */
 export async function dispatchExperiment(conn: ClientOptions, f: TestFile, reads: number, readBytes: number): Promise<DispatchResult> {
   const reader = new GfsClient(conn);
   try {
     const offsets = randomOffsets(reads, f.size, readBytes);
     await reader.read(f.ino, 0, readBytes); // warm locations and connections
-
-    // Baseline after a full GC and a moment for freed backing stores to be returned.
-    globalThis.gc?.();
-    await new Promise((r) => setTimeout(r, 100));
-    globalThis.gc?.();
-    const rss = new RssSampler();
-    const baseRss = process.memoryUsage.rss();
-    rss.start();
-    const first = await inFlightPass(reader, f.ino, offsets, readBytes);
+    const first = await measuredPass(reader, f.ino, offsets, readBytes);
 
     const serialLat: number[] = [];
     let serialErrors = 0;
@@ -151,16 +159,15 @@ export async function dispatchExperiment(conn: ClientOptions, f: TestFile, reads
     }
     const serialSec = (performance.now() - t) / 1000;
 
-    const par = await inFlightPass(reader, f.ino, offsets, readBytes);
-    const peak = rss.stop();
+    const par = await measuredPass(reader, f.ino, offsets, readBytes);
     const sl = summarize(serialLat);
     const pl = summarize(par.lat);
     return {
       reads,
       readBytes,
-      firstPass: { opsPerSec: first.opsPerSec, errors: first.errors },
+      firstPass: { opsPerSec: first.opsPerSec, addedRssMB: first.addedRssMB, errors: first.errors },
       serial: { opsPerSec: reads / serialSec, meanMs: sl.mean, p99Ms: sl.p99, errors: serialErrors },
-      parallel: { opsPerSec: par.opsPerSec, meanMs: pl.mean, p99Ms: pl.p99, addedRssMB: (peak - baseRss) / 1e6, errors: par.errors },
+      parallel: { opsPerSec: par.opsPerSec, meanMs: pl.mean, p99Ms: pl.p99, addedRssMB: par.addedRssMB, errors: par.errors },
     };
   } finally {
     await reader.close();

@@ -84,6 +84,7 @@ export const CATALOG: MetricDef[] = [
   { key: 'reads_parallel_p99_ms', label: c('  latency p99'), unit: 'ms', better: 'lower' },
   { key: 'reads_first_pass', label: c('  first pass of the process, all in flight (context)'), unit: 'reads/s', better: 'higher' },
   { key: 'reads_first_pass_speedup', label: c('  first pass / one at a time (context)'), unit: 'x', better: 'higher' },
+  { key: 'reads_first_pass_rss_mb', label: c('  added RSS, first pass (context)'), unit: 'MB', better: 'lower' },
   { key: 'reads_speedup', label: c('  in flight / one at a time'), unit: 'x', better: 'higher', target: { atLeast: 3 } },
   { key: 'reads_added_rss_mb', label: c('  added RSS while in flight'), unit: 'MB', better: 'lower', target: { atMost: 120 } },
   { key: 'reads_errors', label: c('  errors'), unit: 'count', better: 'lower', target: { equals: 0 } },

@@ -260,6 +260,7 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
           reads_speedup: { value: r(d.parallel.opsPerSec / d.serial.opsPerSec, 2), unit: 'x' },
           reads_first_pass: { value: r(d.firstPass.opsPerSec, 0), unit: 'reads/s' },
           reads_first_pass_speedup: { value: r(d.firstPass.opsPerSec / d.serial.opsPerSec, 2), unit: 'x' },
+          reads_first_pass_rss_mb: { value: r(d.firstPass.addedRssMB, 1), unit: 'MB' },
           reads_added_rss_mb: { value: r(d.parallel.addedRssMB, 1), unit: 'MB' },
           reads_errors: { value: d.firstPass.errors + d.parallel.errors + d.serial.errors, unit: 'count' },
         } satisfies Metrics);
