@@ -8,9 +8,8 @@ import { LOOKUP_AHEAD_CHUNKS } from './options.js';
 export class ChunkLocator {
   /** Learned from the first master answer; every file of a cluster has the same chunk size. */
   chunkSize = 0;
-  private readonly inflight = new Map<string, Promise<GetChunksReply__Output>>();
-  /** Read lookups in flight, each with the cache update it ends with. */
-  private readonly readLookups = new Map<string, Promise<void>>();
+  /** Lookups in flight by what they ask; a read lookup's promise includes its cache update. */
+  private readonly inflight = new Map<string, Promise<unknown>>();
 
   /**
    * `who`: the client id (files it opened may be read/written as the open allowed) and the
@@ -22,16 +21,20 @@ export class ChunkLocator {
     private readonly who: () => Pick<GetChunksRequest, 'clientId' | 'cred'> = () => ({}),
   ) {}
 
-  private getChunks(req: GetChunksRequest): Promise<GetChunksReply__Output> {
-    const key = `${req.ino}:${req.offset}:${req.length}:${req.forWrite ? 'w' : 'r'}`;
-    let p = this.inflight.get(key);
+  /** The promise in flight under `key`, or a new one from `start`. */
+  private shared<T>(key: string, start: () => Promise<T>): Promise<T> {
+    let p = this.inflight.get(key) as Promise<T> | undefined;
     if (!p) {
-      p = this.master
-        .call<GetChunksRequest, GetChunksReply__Output>('GetChunks', { ...req, ...this.who() }, !req.forWrite)
-        .finally(() => this.inflight.delete(key));
+      p = start().finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p;
+  }
+
+  private getChunks(req: GetChunksRequest): Promise<GetChunksReply__Output> {
+    return this.shared(`${req.ino}:${req.offset}:${req.length}:${req.forWrite ? 'w' : 'r'}`, () =>
+      this.master.call<GetChunksRequest, GetChunksReply__Output>('GetChunks', { ...req, ...this.who() }, !req.forWrite),
+    );
   }
 
   /** Makes the cache hold size and read locations for [offset, offset+length) and some ahead. */
@@ -46,21 +49,14 @@ export class ChunkLocator {
       start = Math.floor(offset / window) * window;
       span = Math.ceil((offset + span - start) / window) * window;
     }
-    const key = `${ino}:${start}:${span}`;
-    let p = this.readLookups.get(key);
-    if (!p) {
-      p = this.getChunks({ ino, offset: start, length: span, forWrite: false })
-        .then((reply) => {
-          this.learn(reply);
-          const first = Math.floor(start / reply.chunkSize);
-          const last = Math.floor((start + span - 1) / reply.chunkSize);
-          this.cache.setSize(ino, reply.fileSize);
-          this.cache.storeRead(ino, first, last, reply.chunks);
-        })
-        .finally(() => this.readLookups.delete(key));
-      this.readLookups.set(key, p);
-    }
-    return p;
+    return this.shared(`${ino}:${start}:${span}:stored`, async () => {
+      const reply = await this.getChunks({ ino, offset: start, length: span, forWrite: false });
+      this.learn(reply);
+      const first = Math.floor(start / reply.chunkSize);
+      const last = Math.floor((start + span - 1) / reply.chunkSize);
+      this.cache.setSize(ino, reply.fileSize);
+      this.cache.storeRead(ino, first, last, reply.chunks);
+    });
   }
 
   /** Chunks with a valid lease (allocated if missing) for [offset, offset+length). */
