@@ -73,11 +73,12 @@ export class ChunkRpc {
   read(r: ReplicaTarget, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
     const dataAddr = this.dataAddrOf(r);
     if (dataAddr) {
+      const run = () => this.stats.time('data.Read', () => this.readData(dataAddr, handle, version, offset, length, into, at, token));
       // Skipping a limiter that can never queue saves a third of a small read's promises.
-      if (this.callerPieceBound <= DATA_READS_PER_SERVER) return this.stats.time('data.Read', () => this.readData(dataAddr, handle, version, offset, length, into, at, token));
+      if (this.callerPieceBound <= DATA_READS_PER_SERVER) return run();
       let limit = this.dataReads.get(dataAddr);
       if (!limit) this.dataReads.set(dataAddr, (limit = pLimit(DATA_READS_PER_SERVER)));
-      return limit(() => this.stats.time('data.Read', () => this.readData(dataAddr, handle, version, offset, length, into, at, token)));
+      return limit(run);
     }
     return this.stats.time(length <= STREAM_PIECE ? 'chunk.ReadSmall' : 'chunk.Read', () => this.readRaw(r.addr, handle, version, offset, length, into, at, token));
   }
