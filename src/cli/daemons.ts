@@ -1,4 +1,5 @@
 // `gfs master` and `gfs chunkserver`: run one daemon in the foreground until SIGINT/SIGTERM.
+import { MALLOC_TUNED_AT_START } from '../common/malloc-tuning.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -117,7 +118,7 @@ export async function runMaster(f: MasterFlags): Promise<void> {
     ...masterSecurityFlags(f),
   });
   writeFileSync(join(data, MASTER_ADDR_FILE), `${m.addr}\n`);
-  log.info({ addr: m.addr, http: m.httpUrl, data }, 'master started');
+  log.info({ addr: m.addr, http: m.httpUrl, data, mallocTuned: MALLOC_TUNED_AT_START }, 'master started');
   if (m.httpUrl) announceHttp('master', m.httpUrl);
   if (m.secretFile) process.stdout.write(`gfs: cluster secret ${m.secretFile} (chunkservers: --secret-file); client key ${m.clientKeyFile} (clients)\n`);
   announceListening('master', m.addr);
@@ -147,7 +148,7 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
     log,
     ...chunkserverSecurityFlags(f),
   });
-  log.info({ addr: cs.addr, http: cs.httpUrl, server: cs.serverId, data }, 'chunkserver started');
+  log.info({ addr: cs.addr, http: cs.httpUrl, server: cs.serverId, data, mallocTuned: MALLOC_TUNED_AT_START }, 'chunkserver started');
   if (cs.httpUrl) announceHttp('chunkserver', cs.httpUrl);
   announceListening('chunkserver', cs.addr);
   stopOnSignal(log, () => cs.stop());

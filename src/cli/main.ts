@@ -5,10 +5,13 @@ import { GfsError } from '../common/errors.js';
 import { DEFAULT_DATA_DIR, resolveMasterAddr } from './master-addr.js';
 import { applyConfigLayers } from './config-file.js';
 import { addSecurityOptions } from './security-flags.js';
+import { applyMallocDefaults } from '../common/malloc-tuning.js';
 
 // Chunkservers and the mount do their disk and checksum work on libuv's thread pool; its
 // default of 4 threads queues fsyncs behind reads. Must be set before the pool first runs.
 process.env.UV_THREADPOOL_SIZE ??= '16';
+// Page faults are expensive here; every daemon this process starts keeps freed memory (malloc-tuning.ts).
+applyMallocDefaults();
 
 const program = new Command();
 program.name('gfs').description('A GFS-style distributed file system, mounted through FUSE').showHelpAfterError();

@@ -1,4 +1,5 @@
 // `gfs mount` and `gfs umount`.
+import { MALLOC_TUNED_AT_START } from '../common/malloc-tuning.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GfsClient } from '../client/client.js';
@@ -39,7 +40,7 @@ export async function runMount(dir: string, f: MountFlags): Promise<void> {
     debug: f.debug,
     attrTimeoutS,
   });
-  log.info({ path: abs, master: f.master }, 'mounted');
+  log.info({ path: abs, master: f.master, mallocTuned: MALLOC_TUNED_AT_START }, 'mounted');
   // `kill -USR2 <pid>` logs where the time went: FUSE ops and the RPCs behind them.
   process.on('SIGUSR2', () => log.info({ fuseOps: handle.stats(), rpcs: client.stats.snapshot() }, 'op stats'));
   const http = await startMountMetrics(f, abs, log);

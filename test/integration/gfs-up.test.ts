@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { CLI, waitFor } from '../helpers/proc-cluster.js';
+import { MALLOC_ENV } from '../../src/common/malloc-tuning.js';
 
 const run = promisify(execFile);
 
@@ -39,7 +40,15 @@ describe('gfs up', () => {
       }, 'three live chunkservers in gfs status', 30_000);
       expect(status.servers).toHaveLength(3);
       // gfs up itself, the master and three chunkservers
-      expect((await processesMentioning(data)).length).toBe(5);
+      const procs = await processesMentioning(data);
+      expect(procs.length).toBe(5);
+      // Its daemons start with the malloc settings (glibc reads them only at a process's start).
+      const daemons = procs.filter((l) => / (master|chunkserver) /.test(l));
+      expect(daemons.length).toBe(4);
+      for (const line of daemons) {
+        const environ = readFileSync(`/proc/${line.split(/\s+/)[0]}/environ`, 'utf8').split('\0');
+        for (const [k, v] of Object.entries(MALLOC_ENV)) expect(environ, line).toContain(`${k}=${v}`);
+      }
 
       const exited = new Promise<number | null>((res) => up.once('exit', (code) => res(code)));
       up.kill('SIGINT');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MALLOC_ENV } from '../../src/common/malloc-tuning.js';
 import { spawnGfs } from '../helpers/proc-cluster.js';
 import { ensureDebianPackages, fetchText } from './helpers.js';
 
@@ -70,6 +71,15 @@ describe('provisioning scripts and systemd units', () => {
     const r = spawnSync('systemd-analyze', ['verify', ...readdirSync(units).map((u) => join(units, u))], { encoding: 'utf8' });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stderr).not.toMatch(/Unknown|bad unit|fatal/i);
+  });
+
+  it('each unit starts its daemon with the malloc settings of src/common/malloc-tuning.ts', () => {
+    for (const u of ['gfs-master.service', 'gfs-chunkserver@.service', 'gfs-mount@.service']) {
+      const text = readFileSync(join(ROOT, 'scripts/systemd', u), 'utf8');
+      const set = new Map<string, string>();
+      for (const m of text.matchAll(/^Environment=(.*)$/gm)) for (const kv of m[1]!.split(/\s+/)) set.set(kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1));
+      for (const [k, v] of Object.entries(MALLOC_ENV)) expect(set.get(k), `${u}: ${k}`).toBe(v);
+    }
   });
 
   it('role.sh writes the environment a daemon starts from (GFS_NO_SYSTEMD, as the netns tests would)', async () => {
