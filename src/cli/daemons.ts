@@ -1,8 +1,8 @@
 // `gfs master` and `gfs chunkserver`: run one daemon in the foreground until SIGINT/SIGTERM.
-import { MALLOC_TUNED_AT_START } from '../common/malloc-tuning.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../common/logger.js';
+import { MALLOC_TUNED_AT_START } from '../common/malloc-tuning.js';
 import { startMaster } from '../master/master.js';
 import { SYNC_MODES, type SyncMode } from '../master/oplog.js';
 import { startChunkserver } from '../chunkserver/chunkserver.js';

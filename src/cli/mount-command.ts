@@ -1,8 +1,8 @@
 // `gfs mount` and `gfs umount`.
-import { MALLOC_TUNED_AT_START } from '../common/malloc-tuning.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GfsClient } from '../client/client.js';
+import { MALLOC_TUNED_AT_START } from '../common/malloc-tuning.js';
 import { createLogger } from '../common/logger.js';
 import { cleanStaleMount, mountGfs, umountDir } from '../fuse/mount.js';
 import { setMetricsEnabled } from '../common/metrics.js';

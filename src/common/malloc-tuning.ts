@@ -27,5 +27,8 @@ export function applyMallocDefaults(env: NodeJS.ProcessEnv = process.env): void 
   for (const [k, v] of Object.entries(MALLOC_ENV)) env[k] ??= v;
 }
 
-/** Whether this process started with the tunables (logged by each daemon at start). */
+/**
+ * Whether this process started with the tunables (logged by each daemon at start). Read when
+ * this module is first evaluated, which is before main.ts's applyMallocDefaults() runs.
+ */
 export const MALLOC_TUNED_AT_START = Object.keys(MALLOC_ENV).every((k) => process.env[k] !== undefined);
