@@ -56,7 +56,12 @@ function listing(dir: string): Promise<string> {
 describe('gfs mount: shell tools', () => {
   test('cp -a of a tree (2,000 small files + 1 GiB) is identical by diff -r, modes and times', async () => {
     await shOk(`cp -a ${SRC}/tree ${M}/tree`, { timeoutMs: 420_000 });
-    await shOk(`diff -r ${SRC}/tree ${M}/tree`, { timeoutMs: 240_000 });
+    const d = await sh(`diff -r ${SRC}/tree ${M}/tree`, { timeoutMs: 240_000 });
+    if (d.code !== 0) {
+      // Whether it lasts, and what the mount logged, tell a stale cache from lost data.
+      const later = await sh(`sleep 3; diff -r ${SRC}/tree ${M}/tree | head -20; grep -h '"level":[45]' ${c.dir}/mount*.log | tail -20`, { timeoutMs: 240_000 });
+      throw new Error(`diff -r failed (${d.code}):\n${d.stdout.slice(0, 3000)}${d.stderr}\n3 s later:\n${later.stdout}`);
+    }
     expect(await listing(`${M}/tree`)).toBe(await listing(`${SRC}/tree`));
     const ls = await shOk(`ls -l ${M}/tree | tail -n +2 | wc -l; ls -l ${M}/tree/big.bin | awk '{print $5}'`);
     expect(ls.trim().split('\n')).toEqual(['14', String(1024 * 1024 * 1024)]);
