@@ -13,20 +13,6 @@ import { isDir, S_IFDIR } from './stat.js';
 /** Subdirectory listings read ahead per opendir, and at once. */
 const READ_AHEAD_DIRS_MAX = 128;
 const READ_AHEAD_DIRS_CONCURRENCY = 4;
-/** Listings up to this long come in one ReadDir page, read at one instant with the dir's attrs. */
-const ONE_PAGE_NAMES = 4096;
-
-/**
- * Whether a listing agrees with its directory's link count (2 + its subdirectories, as the
- * master keeps it): a cheap check that the names are the whole directory. Unknown attrs or a
- * listing read in several pages (other clients may change it in between) pass.
- */
-function agreesWithNlink(dir: Attr | undefined, entries: ReadonlyArray<{ attr: Attr }>): boolean {
-  if (!dir || entries.length > ONE_PAGE_NAMES) return true;
-  let subdirs = 0;
-  for (const e of entries) if (isDir(e.attr)) subdirs++;
-  return dir.nlink === 2 + subdirs;
-}
 
 export function dirOps(
   ctx: FsContext,
@@ -125,27 +111,14 @@ export function dirOps(
     // A directory listed (or made) by this mount within the attr timeout, whose entries' attrs
     // are all as fresh, is listed again from the cache: the same window in which a lookup
     // trusts that listing (dbench and builds list the same directories over and over).
-    // A listing that disagrees with the directory's link count is read again from the master
-    // (once) and logged: the cache's copy may miss another client's mkdir, but the master's
-    // own never should.
     async opendir(c, ino) {
       let known = cache.entries(ino);
       if (!known && refreshing.has(ino)) {
         await refreshing.get(ino);
         known = cache.entries(ino);
       }
-      if (known && !agreesWithNlink(cache.get(ino), known.entries)) {
-        ctx.log.info({ ino, names: known.entries.length, nlink: cache.get(ino)?.nlink }, 'cached listing disagrees with the directory link count; reading it again');
-        cache.dropListing(ino);
-        known = undefined;
-      }
-      for (let tries = 0; !known; tries++) {
+      if (!known) {
         const listing = await list(ino);
-        if (tries === 0 && !agreesWithNlink(listing.dir, listing)) {
-          ctx.log.warn({ ino, names: listing.length, nlink: listing.dir?.nlink }, 'master listing disagrees with the directory link count; reading it again');
-          cache.dropListing(ino);
-          continue;
-        }
         known = { parent: listing.parent ?? ino, entries: listing };
       }
       if (cache.ttlMs > 0) readAhead(known.entries);

@@ -93,7 +93,7 @@ export interface LowLevelOps {
   /** Directory entries in the kernel's dirent format (see direntBuffer), at most `size` bytes. */
   readdir(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Buffer>;
   /** Entries with their attributes (none for "." and ".." or when not known fresh), fitting `size` bytes as direntplus records. */
-  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Array<{ name: Buffer; mode: number; next: number; stat?: FuseStat }>>;
+  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Array<{ name: Buffer; ino: number; mode: number; next: number; stat?: FuseStat }>>;
   releasedir(c: Caller, ino: number, fh: number): Promise<void>;
   fsyncdir(c: Caller, ino: number, fh: number): Promise<void>;
   statfs(c: Caller, ino: number): Promise<Statfs>;
@@ -314,7 +314,7 @@ export class LowLevelSession {
     }
   }
 
-  private direntsPlus(list: Array<{ name: Buffer; mode: number; next: number; stat?: FuseStat }>): Buffer {
+  private direntsPlus(list: Array<{ name: Buffer; ino: number; mode: number; next: number; stat?: FuseStat }>): Buffer {
     let bytes = 0;
     for (const e of list) bytes += direntPlusSize(e.name.length);
     const out = Buffer.allocUnsafe(bytes);
@@ -322,7 +322,7 @@ export class LowLevelSession {
     const valid = Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS);
     for (const e of list) {
       const st = e.stat ? { ...e.stat, ino: this.toKernel(e.stat.ino) } : undefined;
-      at += writeDirentPlus(out, at, st, valid, e.next, e.mode, e.name);
+      at += writeDirentPlus(out, at, this.toKernel(e.ino), st, valid, e.next, e.mode, e.name);
     }
     return out;
   }

@@ -128,7 +128,7 @@ function validity(s: number): [bigint, number] {
  * Writes one direntplus at `at` (`st.ino` is already the kernel's node id); returns its size.
  * `validS`: how long the kernel may keep the name and the attributes.
  */
-export function writeDirentPlus(buf: Buffer, at: number, st: FuseStat | undefined, validS: number, next: number, mode: number, name: Buffer): number {
+export function writeDirentPlus(buf: Buffer, at: number, ino: number, st: FuseStat | undefined, validS: number, next: number, mode: number, name: Buffer): number {
   const size = direntPlusSize(name.length);
   buf.fill(0, at, at + ENTRY_OUT_BYTES);
   if (st) {
@@ -156,6 +156,8 @@ export function writeDirentPlus(buf: Buffer, at: number, st: FuseStat | undefine
     buf.writeUInt32LE(st.rdev >>> 0, a + 76);
     buf.writeUInt32LE(st.blksize, a + 80);
   }
-  writeDirent(buf, at + ENTRY_OUT_BYTES, st ? st.ino : 0, next, mode, name);
+  // The dirent carries the inode number even without attrs: glibc's readdir drops entries
+  // whose d_ino is 0 (as deleted ones), so a name whose attrs lapsed would vanish from ls.
+  writeDirent(buf, at + ENTRY_OUT_BYTES, ino, next, mode, name);
   return size;
 }

@@ -265,6 +265,24 @@ print(len(names), 'renamed' in names, 'entry-0004' in names, 'entry-0005' in nam
     expect(lines(out)).toEqual(['700 True []', '0o640 False 4 ENOENT 10', '699 True False False']);
   }, 150_000);
 
+  // The kernel reads a directory at the first getdents, which can come long after the open;
+  // by then the mount's cached attrs may have lapsed, and entries go without attrs. Every
+  // entry must still carry its inode number: glibc's readdir skips d_ino 0 as deleted.
+  test('a directory read well after it was opened lists every name with its inode', async () => {
+    const out = await py(`
+d = M + '/late_read'; os.mkdir(d)
+for i in range(20): open('%s/f%02d' % (d, i), 'w').close()
+os.mkdir(d + '/sub')
+inos = {n: os.lstat(d + '/' + n).st_ino for n in os.listdir(d)}
+fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+time.sleep(2.5) # past the attr timeout (1 s): the entries' attrs have lapsed in the mount
+with os.scandir(fd) as it: seen = {e.name: e.inode() for e in it}
+os.close(fd)
+print(len(seen), seen == inos)
+`);
+    expect(lines(out)).toEqual(['21 True']);
+  });
+
   // Listing a directory reads its subdirectories' listings ahead; a name made in one of them
   // while that read is in flight must still be listed (an older listing is never kept).
   test('names made while a parent is being listed show in their directory', async () => {
