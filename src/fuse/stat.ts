@@ -125,7 +125,7 @@ function validity(s: number): [bigint, number] {
 }
 
 /**
- * Writes one direntplus at `at` (`st.ino` is already the kernel's node id); returns its size.
+ * Writes one direntplus at `at` (`ino` and `st.ino` are the kernel's node id); returns its size.
  * `validS`: how long the kernel may keep the name and the attributes.
  */
 export function writeDirentPlus(buf: Buffer, at: number, ino: number, st: FuseStat | undefined, validS: number, next: number, mode: number, name: Buffer): number {
