@@ -321,8 +321,7 @@ export class LowLevelSession {
     let at = 0;
     const valid = Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS);
     for (const e of list) {
-      const ino = this.toKernel(e.ino);
-      at += writeDirentPlus(out, at, ino, e.stat && { ...e.stat, ino }, valid, e.next, e.mode, e.name);
+      at += writeDirentPlus(out, at, this.toKernel(e.ino), e.stat, valid, e.next, e.mode, e.name);
     }
     return out;
   }

@@ -125,7 +125,7 @@ function validity(s: number): [bigint, number] {
 }
 
 /**
- * Writes one direntplus at `at` (`ino` and `st.ino` are the kernel's node id); returns its size.
+ * Writes one direntplus at `at` for the kernel's node id `ino` (it stands for `st.ino`); returns its size.
  * `validS`: how long the kernel may keep the name and the attributes.
  */
 export function writeDirentPlus(buf: Buffer, at: number, ino: number, st: FuseStat | undefined, validS: number, next: number, mode: number, name: Buffer): number {
@@ -133,14 +133,14 @@ export function writeDirentPlus(buf: Buffer, at: number, ino: number, st: FuseSt
   buf.fill(0, at, at + ENTRY_OUT_BYTES);
   if (st) {
     const [vs, vns] = validity(validS);
-    buf.writeBigUInt64LE(BigInt(st.ino), at); // nodeid
+    buf.writeBigUInt64LE(BigInt(ino), at); // nodeid
     buf.writeBigUInt64LE(1n, at + 8); // generation
     buf.writeBigUInt64LE(vs, at + 16); // entry_valid
     buf.writeBigUInt64LE(vs, at + 24); // attr_valid
     buf.writeUInt32LE(vns, at + 32);
     buf.writeUInt32LE(vns, at + 36);
     const a = at + 40; // struct fuse_attr
-    buf.writeBigUInt64LE(BigInt(st.ino), a);
+    buf.writeBigUInt64LE(BigInt(ino), a);
     buf.writeBigUInt64LE(BigInt(st.size), a + 8);
     buf.writeBigUInt64LE(BigInt(st.blocks), a + 16);
     buf.writeBigUInt64LE(BigInt(st.atime.sec), a + 24);
