@@ -2,7 +2,7 @@
 // one, are refused; a chunkserver with a wrong secret cannot register), chunk access tokens
 // (forged, expired, wrong-chunk and read-only tokens are refused for writes; a read token is
 // never issued to a caller who may not read the file), and TLS on every port.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { ERRNO_METADATA_KEY, GfsError } from '../../src/common/errors.js';
 import { CHANNEL_OPTIONS } from '../../src/common/grpc-options.js';
 import { proto } from '../../src/common/proto.js';
 import type { ChunkInfo__Output, GetChunksReply__Output } from '../../src/generated/gfs/index.js';
-import { startProcCluster, waitFor, type ProcCluster } from '../helpers/proc-cluster.js';
+import { CLI, startProcCluster, waitFor, type ProcCluster } from '../helpers/proc-cluster.js';
 
 const MiB = 1024 * 1024;
 
@@ -77,6 +77,26 @@ describe('cluster secret', () => {
     expect(readFileSync(c.clientKeyFile, 'utf8')).toMatch(/^gfs-client-key-v1 [0-9a-f]{64}\n$/);
     // the client key is not the secret
     expect(readFileSync(c.clientKeyFile, 'utf8')).not.toContain(readFileSync(c.secretFile, 'utf8').trim());
+  });
+
+  it('a chunkserver started without it exits with that reason alone, also when it logs to a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gfs-nosecret-'));
+    try {
+      const env = { ...process.env };
+      delete env.GFS_SECRET_FILE;
+      const logFile = join(dir, 'logs', 'cs.log');
+      const r = spawnSync(process.execPath, [CLI, 'chunkserver', '--data', join(dir, 'cs'), '--master', c.master.addr, '--log-file', logFile], {
+        encoding: 'utf8',
+        env,
+        timeout: 30_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^gfs: EACCES: a chunkserver needs the cluster secret/);
+      expect(r.stderr).not.toMatch(/sonic boom|at .*node_modules/);
+      expect(statSync(logFile).isFile()).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a client without the secret, or with a wrong one, is refused by the master', async () => {
