@@ -1,17 +1,29 @@
-// The `<handle>.meta` file beside each chunk: format version, chunk version, length and one
-// CRC32 per block, followed by a CRC32 of everything before it. It is replaced atomically
-// (write temp, rename over), and the trailing CRC rejects a torn or garbled file, so a crash
-// can neither make good data look corrupt through a half-written meta nor make a bad meta
-// look trustworthy.
-import { closeSync, openSync, renameSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { writeFullSync } from './chunk-io.js';
+// The `<handle>.meta` file beside each chunk: chunk version, length and one CRC32 per block,
+// in two slots written alternately in place. Each slot carries a generation and a CRC32 of
+// itself; the valid slot of the highest generation is the meta. A torn write spoils only the
+// slot being written, so a crash leaves the previous meta, never a half-written one that
+// looks trustworthy (the chunk then fails its checksums and is re-replicated, as with any
+// torn write that was never acknowledged).
+//
+// Why not write-temp-and-rename: every rename over the old file deletes an inode, and on
+// ext4 without a journal each deleted inode is skipped by the allocator for up to five
+// minutes, scanned again on every later create. With a meta rewrite per chunk write this made
+// inode allocation ~45% of a chunkserver's CPU during small-file workloads.
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFullSync } from './chunk-io.js';
 import { blockCount, crcOf } from './checksum.js';
+import { MAX_CHUNK_BYTES } from './validate.js';
 
 const MAGIC = 0x4d534647; // "GFSM" little-endian
-export const META_FORMAT = 1;
-const HEADER = 4 + 4 + 8 + 8 + 4; // magic, format, version, length, nblocks
+export const META_FORMAT = 2;
+/** Format 1 (one meta per file, replaced by rename) is still read, as generation 1. */
+const FORMAT_V1 = 1;
+const HEADER_V1 = 4 + 4 + 8 + 8 + 4; // magic, format, version, length, nblocks
+const HEADER = 4 + 4 + 8 + 8 + 8 + 4; // magic, format, version, length, generation, nblocks
+/** Offset of the second slot: the first has room for the checksums of the largest chunk. */
+export const META_SLOT_BYTES = Math.ceil((HEADER + 4 * blockCount(MAX_CHUNK_BYTES) + 4) / 4096) * 4096;
 
 export interface ChunkMeta {
   version: number;
@@ -19,68 +31,108 @@ export interface ChunkMeta {
   crcs: Uint32Array;
 }
 
-export function encodeMeta(meta: ChunkMeta): Buffer {
+/** A meta as stored: which write of the file it came from. */
+export interface StoredMeta extends ChunkMeta {
+  generation: number;
+}
+
+export function encodeMeta(meta: ChunkMeta, generation: number): Buffer {
   const n = meta.crcs.length;
   const buf = Buffer.alloc(HEADER + 4 * n + 4);
   buf.writeUInt32LE(MAGIC, 0);
   buf.writeUInt32LE(META_FORMAT, 4);
   buf.writeBigUInt64LE(BigInt(meta.version), 8);
   buf.writeBigUInt64LE(BigInt(meta.length), 16);
-  buf.writeUInt32LE(n, 24);
+  buf.writeBigUInt64LE(BigInt(generation), 24);
+  buf.writeUInt32LE(n, 32);
   for (let i = 0; i < n; i++) buf.writeUInt32LE(meta.crcs[i]!, HEADER + 4 * i);
   buf.writeUInt32LE(crcOf(buf.subarray(0, HEADER + 4 * n)), HEADER + 4 * n);
   return buf;
 }
 
-/** Parses a meta file; throws Error with the reason when it is not a valid, whole meta. */
-export function decodeMeta(buf: Buffer): ChunkMeta {
-  if (buf.length < HEADER + 4) throw new Error(`meta too short (${buf.length} bytes)`);
+/** Bytes of the slot starting at buf[0] as its header declares them (bytes after it are ignored). */
+function slotBytes(buf: Buffer): number {
+  if (buf.length < 8) throw new Error(`meta too short (${buf.length} bytes)`);
   if (buf.readUInt32LE(0) !== MAGIC) throw new Error('bad meta magic');
   const format = buf.readUInt32LE(4);
-  if (format !== META_FORMAT) throw new Error(`unknown meta format ${format}`);
-  const n = buf.readUInt32LE(24);
-  if (buf.length !== HEADER + 4 * n + 4) throw new Error(`meta size ${buf.length} does not match ${n} blocks`);
-  if (crcOf(buf.subarray(0, HEADER + 4 * n)) !== buf.readUInt32LE(HEADER + 4 * n)) throw new Error('meta checksum mismatch');
+  const header = format === META_FORMAT ? HEADER : format === FORMAT_V1 ? HEADER_V1 : -1;
+  if (header < 0) throw new Error(`unknown meta format ${format}`);
+  if (buf.length < header) throw new Error(`meta too short (${buf.length} bytes)`);
+  const n = buf.readUInt32LE(header - 4);
+  if (n > blockCount(MAX_CHUNK_BYTES)) throw new Error(`meta claims ${n} blocks`);
+  return header + 4 * n + 4;
+}
+
+/** Parses the slot at the start of buf; throws Error with the reason when it is not a valid, whole meta. */
+export function decodeMeta(buf: Buffer): StoredMeta {
+  const size = slotBytes(buf);
+  if (buf.length < size) throw new Error(`meta of ${buf.length} bytes, its header declares ${size}`);
+  const v1 = buf.readUInt32LE(4) === FORMAT_V1;
+  const header = v1 ? HEADER_V1 : HEADER;
+  const n = (size - header - 4) / 4;
+  if (crcOf(buf.subarray(0, header + 4 * n)) !== buf.readUInt32LE(header + 4 * n)) throw new Error('meta checksum mismatch');
   const version = Number(buf.readBigUInt64LE(8));
   const length = Number(buf.readBigUInt64LE(16));
-  if (!Number.isSafeInteger(version) || !Number.isSafeInteger(length)) throw new Error('meta numbers out of range');
+  const generation = v1 ? 1 : Number(buf.readBigUInt64LE(24));
+  if (!Number.isSafeInteger(version) || !Number.isSafeInteger(length) || !Number.isSafeInteger(generation)) throw new Error('meta numbers out of range');
   if (blockCount(length) !== n) throw new Error(`meta has ${n} checksums for length ${length}`);
   const crcs = new Uint32Array(n);
-  for (let i = 0; i < n; i++) crcs[i] = buf.readUInt32LE(HEADER + 4 * i);
-  return { version, length, crcs };
+  for (let i = 0; i < n; i++) crcs[i] = buf.readUInt32LE(header + 4 * i);
+  return { version, length, crcs, generation };
+}
+
+export interface MetaWrite {
+  /** On disk when this resolves (the slot, and the file's name when `fresh`). */
+  durable: boolean;
+  /** No meta file yet, or its old content is to be dropped: the file is created or emptied. */
+  fresh: boolean;
 }
 
 /**
- * Replaces `path` atomically. With `durable`, the new meta and the rename are on disk on
- * return; without, it is all page-cache work, done synchronously (see SYNC_WRITE_MAX).
+ * Writes `meta` as `generation` into its slot (generation mod 2), leaving the other slot,
+ * the previous meta, untouched. Without `durable` it is all page-cache work, done synchronously.
  */
-export async function writeMetaFile(path: string, meta: ChunkMeta, durable: boolean): Promise<void> {
-  const tmp = `${path}.tmp`;
-  if (!durable) {
-    const fd = openSync(tmp, 'w');
+export async function writeMetaFile(path: string, meta: ChunkMeta, generation: number, w: MetaWrite): Promise<void> {
+  const buf = encodeMeta(meta, generation);
+  const at = (generation % 2) * META_SLOT_BYTES;
+  const flags = w.fresh ? fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC : fsConstants.O_WRONLY;
+  if (!w.durable) {
+    const fd = openSync(path, flags, 0o644);
     try {
-      writeFullSync(fd, encodeMeta(meta), 0);
+      writeFullSync(fd, buf, at);
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, path);
     return;
   }
-  const fh = await open(tmp, 'w');
+  const fh = await open(path, flags, 0o644);
   try {
-    await fh.writeFile(encodeMeta(meta));
-    if (durable) await fh.datasync();
+    await fh.write(buf, 0, buf.length, at);
+    await fh.datasync();
   } finally {
     await fh.close();
   }
-  await rename(tmp, path);
-  if (durable) await syncDir(dirname(path));
+  if (w.fresh) await syncDir(dirname(path));
 }
 
-export async function readMetaFile(path: string): Promise<ChunkMeta> {
+/** The meta of the newest valid slot; throws Error with the reasons when neither is valid. */
+export async function readMetaFile(path: string): Promise<StoredMeta> {
   const fh = await open(path, 'r');
   try {
-    return decodeMeta(await fh.readFile());
+    const size = (await fh.stat()).size;
+    const slot = async (at: number): Promise<StoredMeta> => {
+      if (size <= at) throw new Error('empty slot');
+      const head = Buffer.alloc(Math.min(HEADER, size - at));
+      await fh.read(head, 0, head.length, at);
+      const buf = Buffer.alloc(Math.min(slotBytes(head), size - at));
+      await fh.read(buf, 0, buf.length, at);
+      return decodeMeta(buf);
+    };
+    const [a, b] = await Promise.allSettled([slot(0), slot(META_SLOT_BYTES)]);
+    if (a.status === 'fulfilled' && b.status === 'fulfilled') return a.value.generation >= b.value.generation ? a.value : b.value;
+    if (a.status === 'fulfilled') return a.value;
+    if (b.status === 'fulfilled') return b.value;
+    throw new Error(`no valid meta slot: ${(a.reason as Error).message}; ${(b.reason as Error).message}`);
   } finally {
     await fh.close();
   }
@@ -91,8 +143,9 @@ export async function syncDir(dir: string): Promise<void> {
   try {
     await fh.sync();
   } catch {
-    // Some filesystems refuse fsync on a directory; the rename is as durable as they allow.
+    // Some filesystems refuse fsync on a directory; the names are as durable as they allow.
   } finally {
     await fh.close();
   }
 }
+

@@ -1,19 +1,19 @@
 // Start-up scan of `<dataDir>/chunks`: loads every `<handle>.meta`, removes leftovers of
-// interrupted operations (meta temp files, unfinished clones, chunk files without meta). A meta
-// that fails its checks is returned as undefined: that chunk is corrupt (nothing can vouch for
-// its data).
+// interrupted operations (meta temp files of format 1, unfinished clones, chunk files without
+// meta). A meta that fails its checks is returned as undefined: that chunk is corrupt (nothing
+// can vouch for its data).
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Logger } from '../common/logger.js';
-import { readMetaFile, type ChunkMeta } from './chunk-meta.js';
+import { readMetaFile, type StoredMeta } from './chunk-meta.js';
 
 /** Meta files read in parallel while scanning. */
 const SCAN_CONCURRENCY = 16;
 
 export interface ScanResult {
   dirs: string[];
-  chunks: Map<number, ChunkMeta | undefined>;
+  chunks: Map<number, StoredMeta | undefined>;
 }
 
 export async function scanChunks(chunksDir: string, shardDir: (h: number) => string, log: Logger): Promise<ScanResult> {

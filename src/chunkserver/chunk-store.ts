@@ -37,6 +37,10 @@ interface ChunkState {
   corrupt: boolean;
   /** Date.now() of the last client read or mutation (0: none since start-up). */
   lastUse: number;
+  /** Generation of the meta on disk (chunk-meta.ts); 0: no meta file yet. */
+  metaGen: number;
+  /** The chunk's file names are on disk (a directory sync since they were created). */
+  namesDurable: boolean;
 }
 
 /** Result of one scrubbing step (see verifyBlocks). */
@@ -110,10 +114,10 @@ export class ChunkStore {
     for (const dir of found.dirs) this.madeDirs.add(dir);
     for (const [h, meta] of found.chunks) {
       if (meta) {
-        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false, lastUse: 0 });
+        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false, lastUse: 0, metaGen: meta.generation, namesDurable: true });
         this.usedBytes += meta.length;
       } else {
-        this.chunks.set(h, { version: 0, length: 0, corrupt: true, lastUse: 0 });
+        this.chunks.set(h, { version: 0, length: 0, corrupt: true, lastUse: 0, metaGen: 0, namesDurable: true });
         this.pendingCorrupt.add(h);
       }
     }
@@ -182,6 +186,7 @@ export class ChunkStore {
   private async crcs(h: number, st: ChunkState): Promise<Uint32Array> {
     const cached = this.crcCache.get(h);
     if (cached) return cached;
+    if (st.metaGen === 0) return new Uint32Array(0); // nothing written yet
     let meta: ChunkMeta;
     try {
       meta = await readMetaFile(this.metaPath(h));
@@ -197,9 +202,20 @@ export class ChunkStore {
     return meta.crcs;
   }
 
+  /**
+   * Writes the chunk's meta (in place, the next generation). `durable`: the meta, and the
+   * names of the chunk's files, are on disk on return.
+   */
   private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean): Promise<void> {
+    const generation = st.metaGen + 1;
     try {
-      await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, durable);
+      await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: st.metaGen === 0 });
+      // A failed write leaves metaGen as it was: the retry rewrites the same (torn) slot.
+      st.metaGen = generation;
+      if (durable && !st.namesDurable) {
+        await syncDir(this.shardDir(h));
+        st.namesDurable = true;
+      }
     } catch (err) {
       this.crcCache.delete(h);
       throw ioError(err, `chunk ${h}: writing meta`);
@@ -228,7 +244,7 @@ export class ChunkStore {
    */
   private async createInMemory(h: number, version: number): Promise<ChunkState> {
     await this.ensureShardDir(h);
-    const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now() };
+    const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now(), metaGen: 0, namesDurable: false };
     this.chunks.set(h, st);
     this.crcCache.set(h, new Uint32Array(0));
     this.log.debug({ handle: h, version }, 'chunk created');
@@ -470,22 +486,21 @@ export class ChunkStore {
   }
 
   /**
-   * Every write already replaced the meta file (in the page cache), so a sync flushes what is
-   * there: chunk data, meta file and the directory holding its rename, all at once (on ext4
-   * they share one journal commit). Done one after another, with a fresh durable meta write in
-   * between, this took ~15 ms (four flushes) and was the bulk of every fsync on the mount.
-   * A crash part-way leaves new checksums with old data or the reverse: the chunk then fails
-   * its checksums and is re-replicated, as with any torn write that was never acknowledged.
+   * Every write already wrote the meta file (in the page cache), so a sync flushes what is
+   * there: chunk data, meta file and, while the chunk's names are new, their directory, all at
+   * once. Done one after another, with a fresh durable meta write in between, this took ~15 ms
+   * (four flushes) and was the bulk of every fsync on the mount. A crash part-way leaves new
+   * checksums with old data or the reverse: the chunk then fails its checksums and is
+   * re-replicated, as with any torn write that was never acknowledged.
    */
   private async syncLocked(h: number): Promise<void> {
     try {
       const st = this.chunks.get(h)!;
-      const meta = syncPath(this.metaPath(h), true).catch(async (err: NodeJS.ErrnoException) => {
-        // A new chunk nothing was written to has no meta file yet.
-        if (err?.code !== 'ENOENT') throw err;
-        await this.saveMeta(h, st, await this.crcs(h, st), true);
-      });
-      await Promise.all([this.use(h, (fh) => fh.datasync()), meta, syncDir(this.shardDir(h))]);
+      // A new chunk nothing was written to has no meta file yet.
+      const meta = st.metaGen === 0 ? this.saveMeta(h, st, await this.crcs(h, st), true) : syncPath(this.metaPath(h), true);
+      const names = st.namesDurable ? undefined : syncDir(this.shardDir(h));
+      await Promise.all([this.use(h, (fh) => fh.datasync()), meta, names]);
+      st.namesDurable = true;
     } catch (err) {
       throw ioError(err, `chunk ${h}: sync`);
     }
@@ -547,13 +562,13 @@ export class ChunkStore {
       }
       try {
         await rename(this.clonePath(h), this.chunkPath(h));
-        await writeMetaFile(this.metaPath(h), { version, length, crcs }, true);
+        await writeMetaFile(this.metaPath(h), { version, length, crcs }, 1, { durable: true, fresh: true });
       } catch (err) {
         await unlink(this.metaPath(h)).catch(() => undefined);
         await unlink(this.chunkPath(h)).catch(() => undefined);
         throw ioError(err, `chunk ${h}: installing clone`);
       }
-      this.chunks.set(h, { version, length, corrupt: false, lastUse: Date.now() });
+      this.chunks.set(h, { version, length, corrupt: false, lastUse: Date.now(), metaGen: 1, namesDurable: true });
       this.crcCache.set(h, crcs);
       this.usedBytes += length;
       this.log.debug({ handle: h, version, length }, 'clone installed');

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GfsError } from '../../src/common/errors.js';
 import { CHECKSUM_BLOCK as B } from '../../src/common/limits.js';
-import { decodeMeta, encodeMeta } from '../../src/chunkserver/chunk-meta.js';
+import { crcOf } from '../../src/chunkserver/checksum.js';
+import { decodeMeta, encodeMeta, META_SLOT_BYTES } from '../../src/chunkserver/chunk-meta.js';
 import { ChunkStore } from '../../src/chunkserver/chunk-store.js';
 
 const dirs: string[] = [];
@@ -191,8 +192,8 @@ describe('ChunkStore', () => {
 
   it('meta: a torn or garbled file is rejected; at start-up the chunk is marked corrupt', async () => {
     const meta = { version: 3, length: B + 1, crcs: Uint32Array.from([1, 2]) };
-    const buf = encodeMeta(meta);
-    expect(decodeMeta(buf)).toEqual(meta);
+    const buf = encodeMeta(meta, 7);
+    expect(decodeMeta(buf)).toEqual({ ...meta, generation: 7 });
     expect(() => decodeMeta(buf.subarray(0, buf.length - 2))).toThrow();
     const bad = Buffer.from(buf);
     bad[10] = bad[10]! ^ 1;
@@ -213,6 +214,52 @@ describe('ChunkStore', () => {
     expect((await errOf(again.read(40, 2, 0, 5))).code).toBe('EIO');
     await expect(stat(`${again.metaPath(41)}.tmp`)).rejects.toThrow();
     await expect(stat(again.chunkPath(296))).rejects.toThrow();
+  });
+
+  it('meta: rewritten in place in alternate slots; a torn newest slot falls back to the one before', async () => {
+    const { dir, store } = await fresh();
+    await store.write(50, 1, 0, Buffer.from('hello'), { create: true, sync: false }); // generation 1
+    await store.write(50, 1, 5, Buffer.from(' world'), { create: false, sync: false }); // generation 2
+    await store.write(51, 1, 0, Buffer.from('one'), { create: true, sync: false });
+    await store.write(51, 1, 3, Buffer.from('two'), { create: false, sync: false });
+    await store.write(51, 1, 6, Buffer.from('six'), { create: false, sync: false }); // generation 3, slot 1
+    const shard = await readdir(join(dir, 'chunks', (50 % 256).toString(16).padStart(2, '0')));
+    expect(shard.sort()).toEqual(['50.chunk', '50.meta']); // no temp files, no renames
+    await store.close();
+    const raw = await readFile(store.metaPath(50));
+    expect(raw.length).toBeGreaterThan(META_SLOT_BYTES); // both slots written
+    const torn = Buffer.from(raw);
+    torn[3] = torn[3]! ^ 0xff; // generation 2 lives in slot 0
+    await writeFile(store.metaPath(50), torn);
+    const { store: again } = await fresh(dir);
+    // Generation 1 is what is left: the chunk as it was before the torn write.
+    expect(again.report().sort((a, b) => a.handle - b.handle)).toEqual([
+      { handle: 50, version: 1, length: 5 },
+      { handle: 51, version: 1, length: 9 },
+    ]);
+    same(await again.read(51, 1, 0, 9), Buffer.from('onetwosix'));
+  });
+
+  it('meta: a format 1 file (one meta, replaced by rename) is read, then rewritten in place', async () => {
+    const { dir, store } = await fresh();
+    await store.write(60, 4, 0, Buffer.from('legacy'), { create: true, sync: true });
+    await store.close();
+    const v1 = Buffer.alloc(28 + 4 + 4);
+    v1.writeUInt32LE(0x4d534647, 0);
+    v1.writeUInt32LE(1, 4);
+    v1.writeBigUInt64LE(4n, 8);
+    v1.writeBigUInt64LE(6n, 16);
+    v1.writeUInt32LE(1, 24);
+    v1.writeUInt32LE(crcOf(Buffer.from('legacy')), 28);
+    v1.writeUInt32LE(crcOf(v1.subarray(0, 32)), 32);
+    await writeFile(store.metaPath(60), v1);
+    const { store: again } = await fresh(dir);
+    expect(again.report()).toEqual([{ handle: 60, version: 4, length: 6 }]);
+    await again.write(60, 4, 6, Buffer.from('!'), { create: false, sync: true });
+    await again.close();
+    const { store: third } = await fresh(dir);
+    same(await third.read(60, 4, 0, 7), Buffer.from('legacy!'));
+    expect(third.takeCorrupt()).toEqual([]);
   });
 
   it('serves concurrent reads and writes of one chunk without false corruption', async () => {
