@@ -11,7 +11,6 @@
 // inode allocation ~45% of a chunkserver's CPU during small-file workloads.
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { writeFullSync } from './chunk-io.js';
 import { blockCount, crcOf } from './checksum.js';
 import { MAX_CHUNK_BYTES } from './validate.js';
@@ -82,7 +81,7 @@ export function decodeMeta(buf: Buffer): StoredMeta {
 }
 
 export interface MetaWrite {
-  /** On disk when this resolves (the slot, and the file's name when `fresh`). */
+  /** The slot is on disk when this resolves (the file's name is the caller's: syncDir). */
   durable: boolean;
   /** No meta file yet, or its old content is to be dropped: the file is created or emptied. */
   fresh: boolean;
@@ -112,7 +111,6 @@ export async function writeMetaFile(path: string, meta: ChunkMeta, generation: n
   } finally {
     await fh.close();
   }
-  if (w.fresh) await syncDir(dirname(path));
 }
 
 /** The meta of the newest valid slot; throws Error with the reasons when neither is valid. */

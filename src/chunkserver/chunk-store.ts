@@ -563,6 +563,7 @@ export class ChunkStore {
       try {
         await rename(this.clonePath(h), this.chunkPath(h));
         await writeMetaFile(this.metaPath(h), { version, length, crcs }, 1, { durable: true, fresh: true });
+        await syncDir(this.shardDir(h)); // the rename and the new meta's name
       } catch (err) {
         await unlink(this.metaPath(h)).catch(() => undefined);
         await unlink(this.chunkPath(h)).catch(() => undefined);
