@@ -49,8 +49,8 @@ export function encodeMeta(meta: ChunkMeta, generation: number): Buffer {
   return buf;
 }
 
-/** Bytes of the slot starting at buf[0] as its header declares them (bytes after it are ignored). */
-function slotBytes(buf: Buffer): number {
+/** Header size and whole size of the slot starting at buf[0], as its header declares them (bytes after it are ignored). */
+function slotLayout(buf: Buffer): { header: number; size: number } {
   if (buf.length < 8) throw new Error(`meta too short (${buf.length} bytes)`);
   if (buf.readUInt32LE(0) !== MAGIC) throw new Error('bad meta magic');
   const format = buf.readUInt32LE(4);
@@ -59,20 +59,18 @@ function slotBytes(buf: Buffer): number {
   if (buf.length < header) throw new Error(`meta too short (${buf.length} bytes)`);
   const n = buf.readUInt32LE(header - 4);
   if (n > blockCount(MAX_CHUNK_BYTES)) throw new Error(`meta claims ${n} blocks`);
-  return header + 4 * n + 4;
+  return { header, size: header + 4 * n + 4 };
 }
 
 /** Parses the slot at the start of buf; throws Error with the reason when it is not a valid, whole meta. */
 export function decodeMeta(buf: Buffer): StoredMeta {
-  const size = slotBytes(buf);
+  const { header, size } = slotLayout(buf);
   if (buf.length < size) throw new Error(`meta of ${buf.length} bytes, its header declares ${size}`);
-  const v1 = buf.readUInt32LE(4) === FORMAT_V1;
-  const header = v1 ? HEADER_V1 : HEADER;
   const n = (size - header - 4) / 4;
   if (crcOf(buf.subarray(0, header + 4 * n)) !== buf.readUInt32LE(header + 4 * n)) throw new Error('meta checksum mismatch');
   const version = Number(buf.readBigUInt64LE(8));
   const length = Number(buf.readBigUInt64LE(16));
-  const generation = v1 ? 1 : Number(buf.readBigUInt64LE(24));
+  const generation = header === HEADER_V1 ? 1 : Number(buf.readBigUInt64LE(24));
   if (!Number.isSafeInteger(version) || !Number.isSafeInteger(length) || !Number.isSafeInteger(generation)) throw new Error('meta numbers out of range');
   if (blockCount(length) !== n) throw new Error(`meta has ${n} checksums for length ${length}`);
   const crcs = new Uint32Array(n);
@@ -122,7 +120,7 @@ export async function readMetaFile(path: string): Promise<StoredMeta> {
       if (size <= at) throw new Error('empty slot');
       const head = Buffer.alloc(Math.min(HEADER, size - at));
       await fh.read(head, 0, head.length, at);
-      const buf = Buffer.alloc(Math.min(slotBytes(head), size - at));
+      const buf = Buffer.alloc(Math.min(slotLayout(head).size, size - at));
       await fh.read(buf, 0, buf.length, at);
       return decodeMeta(buf);
     };
@@ -146,4 +144,3 @@ export async function syncDir(dir: string): Promise<void> {
     await fh.close();
   }
 }
-

@@ -496,10 +496,14 @@ export class ChunkStore {
   private async syncLocked(h: number): Promise<void> {
     try {
       const st = this.chunks.get(h)!;
-      // A new chunk nothing was written to has no meta file yet.
-      const meta = st.metaGen === 0 ? this.saveMeta(h, st, await this.crcs(h, st), true) : syncPath(this.metaPath(h), true);
+      const data = this.use(h, (fh) => fh.datasync());
+      if (st.metaGen === 0) {
+        // A new chunk nothing was written to has no meta file yet; saving it durably syncs the names.
+        await Promise.all([data, this.saveMeta(h, st, await this.crcs(h, st), true)]);
+        return;
+      }
       const names = st.namesDurable ? undefined : syncDir(this.shardDir(h));
-      await Promise.all([this.use(h, (fh) => fh.datasync()), meta, names]);
+      await Promise.all([data, syncPath(this.metaPath(h), true), names]);
       st.namesDurable = true;
     } catch (err) {
       throw ioError(err, `chunk ${h}: sync`);
