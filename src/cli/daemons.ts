@@ -154,13 +154,19 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
   stopOnSignal(log, () => cs.stop());
 }
 
-/** First SIGINT/SIGTERM stops cleanly; a second one exits at once. */
-export function stopOnSignal(log: Logger, stop: () => Promise<void>): void {
+/**
+ * First SIGINT/SIGTERM stops cleanly; a second one exits at once. Returns the same clean stop
+ * for other reasons to end the process (`reason` is logged).
+ */
+export function stopOnSignal(log: Logger, stop: () => Promise<void>): (reason: string) => void {
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) process.exit(130);
+    begin({ signal: sig });
+  };
+  const begin = (why: { signal: NodeJS.Signals } | { reason: string }) => {
     stopping = true;
-    log.info({ signal: sig }, 'stopping');
+    log.info(why, 'stopping');
     stop()
       .catch((err) => log.error({ err }, 'error while stopping'))
       .finally(() => {
@@ -170,4 +176,7 @@ export function stopOnSignal(log: Logger, stop: () => Promise<void>): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  return (reason) => {
+    if (!stopping) begin({ reason });
+  };
 }

@@ -46,15 +46,17 @@ export async function runMount(dir: string, f: MountFlags): Promise<void> {
   const http = await startMountMetrics(f, abs, log);
   if (http) announceHttp('mount', http.url);
   announceMounted(abs);
-  stopOnSignal(log, async () => {
+  const stop = stopOnSignal(log, async () => {
     await http?.close();
     await handle.unmount();
     log.info({ rpcs: client.stats.snapshot() }, 'rpc stats');
     await client.close();
   });
+  // `fusermount -u DIR` (or `gfs umount`) ends the process, as with any FUSE file system.
+  void handle.detached.then(() => stop('unmounted from outside'));
 }
 
-/** Unmounts a gfs mount (the mount process then exits by itself). */
+/** Unmounts a gfs mount (the mount process sees its session end and exits). */
 export async function runUmount(dir: string): Promise<void> {
   await umountDir(resolve(dir));
 }

@@ -46,6 +46,11 @@ export interface MountOptions {
 export interface MountHandle {
   dir: string;
   unmount(): Promise<void>;
+  /**
+   * Resolves once the kernel side of the mount is gone: unmounted from outside
+   * (`fusermount -u`, `umount`) or by unmount().
+   */
+  detached: Promise<void>;
   /** Count and latency of each FUSE op answered so far. */
   stats(): ReturnType<OpStats['snapshot']>;
 }
@@ -255,6 +260,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
   const handle: MountHandle = {
     dir: mnt,
     unmount: () => (unmounting ??= unmount()),
+    detached: goneP,
     stats: () => ctx.stats.snapshot(),
   };
 

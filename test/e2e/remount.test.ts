@@ -36,6 +36,19 @@ describe('gfs mount: unmount and remount', () => {
     expect(out.trim().split('\n')).toEqual([String(1024 * 1024 * 1024), sum.trim(), 'small']);
   }, 600_000);
 
+  test('fusermount3 -u from outside ends the mount process, and the data is kept', async () => {
+    const M = c.mountDir;
+    const proc = c.mount!.proc;
+    await shOk(`seq 1 100000 > ${M}/outside && sync`, { timeoutMs: 60_000 });
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    await shOk(`fusermount3 -u ${M}`, { timeoutMs: 30_000 });
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+    expect(code).toBe(0);
+    expect(isMountPoint(M)).toBe(false);
+    await c.remount();
+    expect((await shOk(`wc -l < ${M}/outside`)).trim()).toBe('100000');
+  }, 120_000);
+
   test('a dead mount ("Transport endpoint is not connected") is cleaned up before mounting', async () => {
     const dead = join(LOCAL, 'dead');
     const fuseNative = join(process.cwd(), 'node_modules', 'fuse-native');
