@@ -105,7 +105,10 @@ export async function runUp(f: UpFlags): Promise<void> {
 
   for (const c of children) {
     c.proc.once('exit', (code, signal) => {
-      if (!stopping) process.stderr.write(`gfs: ${c.name} exited unexpectedly (code ${code}, signal ${signal}); see ${logs}\n`);
+      if (stopping) return;
+      // A mount exits 0 only when unmounted from outside (fusermount -u): not a failure.
+      if (c.name === 'mount' && code === 0) process.stderr.write(`gfs: the mount was unmounted from outside; the cluster keeps running (Ctrl-C stops it)\n`);
+      else process.stderr.write(`gfs: ${c.name} exited unexpectedly (code ${code}, signal ${signal}); see ${logs}\n`);
     });
   }
   await new Promise<void>((done) => {
