@@ -40,9 +40,13 @@ describe('gfs mount: unmount and remount', () => {
     const M = c.mountDir;
     const proc = c.mount!.proc;
     await shOk(`seq 1 100000 > ${M}/outside && sync`, { timeoutMs: 60_000 });
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    let timer: NodeJS.Timeout | undefined;
+    const exited = new Promise<number | string | null>((r) => {
+      proc.once('exit', (code) => r(code));
+      timer = setTimeout(() => r('still running 20 s after the unmount'), 20_000);
+    });
     await shOk(`fusermount3 -u ${M}`, { timeoutMs: 30_000 });
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
+    const code = await exited.finally(() => clearTimeout(timer));
     expect(code).toBe(0);
     expect(isMountPoint(M)).toBe(false);
     await c.remount();
