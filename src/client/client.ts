@@ -16,6 +16,7 @@ import { ChunkWriter } from './chunk-writer.js';
 import { LocationCache } from './location-cache.js';
 import { MasterRpc } from './master-rpc.js';
 import { LOOKUP_AHEAD_CHUNKS, resolveClientOptions, SIZE_TTL_MS, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { ReleaseBatcher } from './release-batcher.js';
 import { ReplicaPicker } from './replica-picker.js';
 import { clientSecurity } from './security.js';
 
@@ -41,7 +42,9 @@ export class GfsClient implements GfsClientApi {
   private readonly writer: ChunkWriter;
   private readonly defaultCred: Cred;
   private readonly attrObservers: Array<(attr: Attr) => void> = [];
+  private readonly releases: ReleaseBatcher;
   private closed = false;
+  private closing = false;
 
   constructor(options: ClientOptions) {
     this.opts = resolveClientOptions(options);
@@ -55,6 +58,7 @@ export class GfsClient implements GfsClientApi {
     this.reader = new ChunkReader({ ...common, pieceBytes: this.opts.readPieceBytes, master: this.master, picker });
     this.writer = new ChunkWriter(common);
     this.defaultCred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: process.getgroups?.() ?? [] };
+    this.releases = new ReleaseBatcher((inos) => this.call<pb.ReleaseRequest, unknown>('Release', { inos, clientId: this.clientId }, true).then(() => undefined));
   }
 
   private cred(c?: Cred): pb.Cred {
@@ -247,9 +251,11 @@ export class GfsClient implements GfsClientApi {
     return attr;
   }
 
+  /** Resolves once the master has applied the release; batched (release-batcher.ts). */
   async release(ino: number): Promise<void> {
+    checkIno(ino);
     this.writer.forget(ino);
-    await this.call<pb.ReleaseRequest, unknown>('Release', { ino, clientId: this.clientId }, true);
+    await this.releases.release(ino);
   }
 
   async read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -335,7 +341,10 @@ export class GfsClient implements GfsClientApi {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    // Releases still batched go out first: the master frees unlinked files on them.
+    await this.releases.flush();
     this.closed = true;
     this.master.close();
     this.chunks.close();

@@ -125,8 +125,8 @@ export class FileTable {
    * Last step of a handle: land its data, drop it, and release it on the master (opens are
    * counted per handle there; the last release of an unlinked file frees it). Errors are
    * logged: the kernel ignores release's answer (close() got flush's). The master's release
-   * is not waited for: it goes out on the same ordered session as every later call of this
-   * mount, so it is applied before them all the same.
+   * is not waited for: the client batches releases (release-batcher.ts), and unmount waits
+   * for them with releasesDone().
    */
   async release(fh: number): Promise<void> {
     const of = this.handles.get(fh);

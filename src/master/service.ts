@@ -2,7 +2,7 @@
 // handler goes through unaryHandler (GfsError -> status + gfs-errno, anything else -> INTERNAL).
 // Handlers answer once what they changed or read is committed (`core.committed()`, see SyncMode).
 import { unaryHandler } from '../common/rpc.js';
-import { GfsError } from '../common/errors.js';
+import { GfsError, einval } from '../common/errors.js';
 import { packEntries } from '../common/dirent-pack.js';
 import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
 import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
@@ -15,6 +15,9 @@ import { type Cred, type Inode, ROOT_CRED, isDir as isDirInode } from './inode.j
 import { type EntryRef, NamespaceOps } from './namespace-ops.js';
 import { MAY_READ, MAY_WRITE, accessOfFlags, checkIo, eacces, mayAccess } from './permissions.js';
 import { checkTime } from './time.js';
+
+/** Inodes one Release may name (clients batch theirs: release-batcher.ts). */
+export const MAX_RELEASES_PER_CALL = 4096;
 
 /** The unary handlers of the Master service (Session, which serves them over a stream, is added by security.ts). */
 type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
@@ -186,8 +189,12 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
       return reply;
     }),
     Release: mutating('Release', (req) => {
-      attrs.release(req.ino, req.clientId);
-      if (!core.opens.isOpenBy(req.ino, req.clientId)) core.grants.drop(req.ino, req.clientId);
+      const inos = req.ino ? [req.ino, ...req.inos] : req.inos;
+      if (inos.length > MAX_RELEASES_PER_CALL) throw einval(`Release: ${inos.length} inodes in one call, at most ${MAX_RELEASES_PER_CALL}`);
+      for (const ino of inos) {
+        attrs.release(ino, req.clientId);
+        if (!core.opens.isOpenBy(ino, req.clientId)) core.grants.drop(ino, req.clientId);
+      }
       return {};
     }),
     SyncMetadata: unaryHandler(log, 'SyncMetadata', async () => {

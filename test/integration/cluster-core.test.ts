@@ -105,6 +105,35 @@ describe('cluster core (64 MiB chunks)', () => {
     await reader.close();
   });
 
+  it('releases are batched: an unlinked file open twice is freed by one Release naming both handles', async () => {
+    const attr = await client.writeFile('/unlinked-open', Buffer.from('still here'));
+    const other = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    try {
+      await other.open(attr.ino);
+      await other.open(attr.ino);
+      await client.unlink('/unlinked-open');
+      expect((await other.read(attr.ino, 0, 100)).toString()).toBe('still here');
+      const before = other.stats.snapshot()['master.Release']?.count ?? 0;
+      await Promise.all([other.release(attr.ino), other.release(attr.ino)]);
+      expect((other.stats.snapshot()['master.Release']?.count ?? 0) - before).toBe(1);
+      await expectCode(other.getattr(attr.ino), 'ENOENT');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a Release naming more inodes than the bound is refused with INVALID_ARGUMENT', async () => {
+    const m = masterStub(c.master.addr);
+    const err = await new Promise<grpc.ServiceError | null>((res) =>
+      m.Release({ inos: Array.from({ length: 5000 }, () => 1), clientId: 'x' }, { deadline: Date.now() + 5000 }, (e) => {
+        m.close();
+        res(e);
+      }),
+    );
+    expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err?.details).toMatch(/at most 4096/);
+  });
+
   it('reads past end of file return nothing, and a range crossing EOF is short', async () => {
     const attr = await client.writeFile('/small.txt', Buffer.from('hello world'));
     expect((await client.read(attr.ino, 100, 10)).length).toBe(0);
