@@ -44,7 +44,7 @@ export class GfsClient implements GfsClientApi {
   private readonly attrObservers: Array<(attr: Attr) => void> = [];
   private readonly releases: ReleaseBatcher;
   private closed = false;
-  private closing = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: ClientOptions) {
     this.opts = resolveClientOptions(options);
@@ -340,9 +340,12 @@ export class GfsClient implements GfsClientApi {
     return this.call<pb.FsckRequest, pb.FsckReply__Output>('Fsck', { path, maxFindings }, true);
   }
 
-  async close(): Promise<void> {
-    if (this.closed || this.closing) return;
-    this.closing = true;
+  /** Idempotent; every caller gets the same close (which first sends batched releases). */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
     // Releases still batched go out first: the master frees unlinked files on them.
     await this.releases.flush();
     this.closed = true;

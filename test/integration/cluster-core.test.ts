@@ -122,6 +122,17 @@ describe('cluster core (64 MiB chunks)', () => {
     }
   });
 
+  it('close() sends the releases still batched: an unlinked file open only by the closing client is freed', async () => {
+    const attr = await client.writeFile('/unlinked-at-close', Buffer.from('x'));
+    const other = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    await other.open(attr.ino);
+    await client.unlink('/unlinked-at-close');
+    const released = other.release(attr.ino);
+    await Promise.all([other.close(), other.close()]);
+    await released;
+    await expectCode(client.getattr(attr.ino), 'ENOENT');
+  });
+
   it('a Release naming more inodes than the bound is refused with INVALID_ARGUMENT', async () => {
     const m = masterStub(c.master.addr);
     const err = await new Promise<grpc.ServiceError | null>((res) =>
