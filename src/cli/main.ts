@@ -97,6 +97,7 @@ program
   .option('--metrics-host <host>', 'listen address of --metrics-port', '127.0.0.1')
   .option('--no-metrics', 'no per-request metrics (FUSE op and RPC histograms)')
   .option('--attr-timeout <seconds>', 'how long names and attributes are cached (changes by other clients show up within it)', '1')
+  .option('--no-fill-page-cache', 'a read that is not sequential fetches only what it asked for (default: its whole 64 KiB block, the rest into the page cache)')
   .option('--config <file>', CONFIG_HELP)
   .addOption(new Option('--debug', 'FUSE debug output').hideHelp())
   .action(async (dir, o) => (await import('./mount-command.js')).runMount(dir, { ...o, master: resolveMasterAddr(o.master) }));

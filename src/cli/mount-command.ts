@@ -23,6 +23,8 @@ export interface MountFlags {
   /** false with --no-metrics. */
   metrics?: boolean;
   attrTimeout?: string;
+  /** false with --no-fill-page-cache. */
+  fillPageCache?: boolean;
 }
 
 
@@ -39,10 +41,11 @@ export async function runMount(dir: string, f: MountFlags): Promise<void> {
     log,
     debug: f.debug,
     attrTimeoutS,
+    fillPageCache: f.fillPageCache,
   });
   log.info({ path: abs, master: f.master, mallocTuned: MALLOC_TUNED_AT_START }, 'mounted');
   // `kill -USR2 <pid>` logs where the time went: FUSE ops and the RPCs behind them.
-  process.on('SIGUSR2', () => log.info({ fuseOps: handle.stats(), rpcs: client.stats.snapshot() }, 'op stats'));
+  process.on('SIGUSR2', () => log.info({ fuseOps: handle.stats(), rpcs: client.stats.snapshot(), fills: handle.fillStats() }, 'op stats'));
   const http = await startMountMetrics(f, abs, log);
   if (http) announceHttp('mount', http.url);
   announceMounted(abs);

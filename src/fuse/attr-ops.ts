@@ -63,7 +63,13 @@ export function attrOps(ctx: FsContext): Pick<LowLevelOps, 'getattr' | 'setattr'
   async function truncate(ino: number, size: number, cred: Cred): Promise<Attr> {
     const st = files.stateOf(ino);
     const apply = () => client.truncate(ino, size, cred);
+    // Fills of the kernel's pages fetched before the truncate must not land after it (they
+    // would bring back cut data and the old size): drop them and wait for those under way.
+    files.fills.invalidate(ino);
+    await files.fills.idle(ino);
     const attr = st ? await st.truncate(size, apply) : await apply();
+    files.fills.invalidate(ino);
+    await files.fills.idle(ino);
     cache.put(attr);
     return attr;
   }

@@ -5,6 +5,7 @@ import { constants as fsc } from 'node:fs';
 import type { Attr, GfsClientApi } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { BlockFill } from './block-fill.js';
 import { BufferPool } from './buffer-pool.js';
 import { SlabPool } from '../common/slab-pool.js';
 import { ReadAhead, type ReadAheadBudget } from './read-ahead.js';
@@ -18,6 +19,10 @@ export interface FileTableOptions {
   readAheadBytes: number;
   /** Read-ahead memory of the whole mount. */
   readAheadBytesTotal: number;
+  /** Puts data into the kernel's page cache (resolves 0 or -errno); absent: reads that are not sequential fetch only what was asked. */
+  storeData?: (ino: number, offset: number, data: Buffer) => Promise<number>;
+  /** The size this mount last told the kernel a file has (undefined: unknown). */
+  kernelSize: (ino: number) => number | undefined;
   /** Fresh attrs from commits/truncates (the mount's attr cache). */
   onAttr?: (attr: Attr) => void;
 }
@@ -59,6 +64,7 @@ export class OpenFile {
 
 export class FileTable {
   readonly pool: BufferPool;
+  readonly fills: BlockFill;
   private readonly handles = new Map<number, OpenFile>();
   private readonly states = new Map<number, FileState>();
   private readonly raBudget: ReadAheadBudget;
@@ -77,6 +83,13 @@ export class FileTable {
     const keepIdle = Math.max(2, Math.floor(opts.writeBackBytesPerFile / EXTENT_BYTES));
     this.pool = new BufferPool(EXTENT_BYTES, opts.writeBackBytesTotal, keepIdle, () => this.evict());
     this.raBudget = { used: 0, limit: opts.readAheadBytesTotal };
+    this.fills = new BlockFill({
+      fetch: (ino, off, len) => client.read(ino, off, len),
+      store: opts.storeData,
+      // Not while this mount writes the file: a write updates the cached pages itself.
+      fillLimit: (ino) => ((this.states.get(ino)?.writers ?? 0) > 0 ? undefined : opts.kernelSize(ino)),
+      log,
+    });
     this.raPool = new SlabPool(opts.readAheadBytesTotal);
     this.idleTimer = setInterval(() => this.flushIdle(), 1000);
     this.idleTimer.unref();
@@ -96,6 +109,7 @@ export class FileTable {
         log: this.log,
         perFileBytes: this.opts.writeBackBytesPerFile,
         onAttr: this.opts.onAttr,
+        onDataChange: (ino) => this.fills.invalidate(ino),
       });
       this.states.set(attr.ino, st);
     } else {
@@ -105,7 +119,11 @@ export class FileTable {
     let fh = this.nextFh;
     while (this.handles.has(fh) || fh === 0) fh = fh >= 0x7fffffff ? 1 : fh + 1;
     this.nextFh = fh >= 0x7fffffff ? 1 : fh + 1;
-    const of = new OpenFile(fh, st, flags, new ReadAhead(this.client, attr.ino, this.opts.readAheadBytes, this.raBudget, this.raPool));
+    const ino = attr.ino;
+    // O_DIRECT asked for no caching: its reads fill nothing.
+    const random = (flags & fsc.O_DIRECT) !== 0 ? (off: number, len: number) => this.client.read(ino, off, len) : (off: number, len: number) => this.fills.read(ino, off, len);
+    const of = new OpenFile(fh, st, flags, new ReadAhead(this.client, ino, random, this.opts.readAheadBytes, this.raBudget, this.raPool));
+    if (of.writable) st.writers++;
     this.handles.set(fh, of);
     return of;
   }
@@ -141,6 +159,7 @@ export class FileTable {
       this.log.warn({ ino: st.ino, fh, err: (err as Error)?.message ?? String(err) }, 'data lost at release');
     }
     st.handles--;
+    if (of.writable) st.writers--;
     if (st.handles === 0 && this.states.get(st.ino) === st) this.states.delete(st.ino);
     const p: Promise<void> = this.client
       .release(st.ino)

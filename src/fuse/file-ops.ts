@@ -28,6 +28,8 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       if ((flags & fsc.O_TRUNC) !== 0 && attr.size > 0) {
         const st = files.stateOf(attr.ino);
         const apply = () => client.truncate(attr.ino, 0, cred);
+        files.fills.invalidate(attr.ino);
+        await files.fills.idle(attr.ino);
         attr = st ? await st.truncate(0, apply) : await apply();
       }
       cache.put(attr);
@@ -37,6 +39,7 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       // the first write needs no master round trip.
       if (exclusive || (made.ctime?.sec ?? 0) >= startSec) ctx.noCaps.set(attr.ino, Date.now());
       const of = files.open(attr, flags);
+      await files.fills.idle(attr.ino); // a writer's pages must not be filled after this
       return { ...statOf(ctx, attr), fh: of.fh };
     },
 
@@ -44,7 +47,12 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       const attr = await client.open(ino, flags, await credOf(ctx, c));
       cache.put(attr);
       const keep = cache.keepData(attr);
-      return { fh: files.open(attr, flags).fh, flags: keep ? OPEN_KEEP_CACHE : 0 };
+      const of = files.open(attr, flags);
+      // The kernel drops the file's pages after an open that does not keep them, and writes
+      // update them itself: a fill fetched before must not land after we answer.
+      if (!keep) files.fills.invalidate(ino);
+      await files.fills.idle(ino);
+      return { fh: of.fh, flags: keep ? OPEN_KEEP_CACHE : 0 };
     },
 
     async read(c, ino, size, offset, fh) {

@@ -95,6 +95,11 @@ export class InodeCache {
     this.attrs.set(attr.ino, { v: attr, at: Date.now(), seq: ++this.seq });
   }
 
+  /** The last attrs received for `ino`, however old (undefined once dropped or evicted). */
+  latest(ino: number): Attr | undefined {
+    return this.attrs.peek(ino)?.v;
+  }
+
   /** The inode changed in a way its cached attrs do not show. */
   drop(ino: number | undefined): void {
     if (ino === undefined || this.ttlMs <= 0) return;

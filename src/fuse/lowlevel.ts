@@ -13,7 +13,7 @@ import { errnoNumberOf, toErrno } from './errno-table.js';
 import { direntPlusSize, packStat, writeDirentPlus, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
-export const REQUIRED_LL_LEVEL = 2;
+export const REQUIRED_LL_LEVEL = 3;
 
 const OP_NAMES = [
   'init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink',
@@ -122,6 +122,7 @@ interface Binding {
   ll_reply_xattr(slot: number, size: number): void;
   ll_reply_statfs(slot: number, s: Float64Array): void;
   ll_notify_inval_inode(ino: number, off: number, len: number): number;
+  ll_notify_store(ino: number, off: number, buf: Buffer, done: (result: number) => void): number;
 }
 
 type Handler = (op: number, slot: number, uid: number, gid: number, pid: number, a: number, b: number, c: number, d: number, s1: string, s2: string, buf: Buffer) => void;
@@ -202,6 +203,18 @@ export class LowLevelSession {
   /** Drops the kernel's cached attributes of `ino` (another client may have changed them). */
   invalidateAttrs(ino: number): void {
     if (this.mounted) this.b.ll_notify_inval_inode(this.toKernel(ino), -1, 0);
+  }
+
+  /**
+   * Puts `data` into the kernel's page cache of `ino` at `off` (the kernel extends its idea of
+   * the file's size to cover it). Runs on a libuv worker; resolves 0 or -errno once written.
+   */
+  storeData(ino: number, off: number, data: Buffer): Promise<number> {
+    if (!this.mounted) return Promise.resolve(-errnoNumberOf('ENOTCONN'));
+    return new Promise((resolve) => {
+      const r = this.b.ll_notify_store(this.toKernel(ino), off, data, resolve);
+      if (r !== 0) resolve(r);
+    });
   }
 
   private toKernel(ino: number): number {

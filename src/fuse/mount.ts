@@ -39,6 +39,11 @@ export interface MountOptions {
   writeBackBytesTotal?: number;
   /** Largest read-ahead window per sequential reader, default 32 MiB (read in 4 MiB pieces across replicas). */
   readAheadBytes?: number;
+  /**
+   * A read that is not sequential fetches its whole 64 KiB block and puts the rest of it into
+   * the kernel's page cache (block-fill.ts); default true. false: it fetches only what was asked.
+   */
+  fillPageCache?: boolean;
   /** libfuse debug output (every request) on stderr. */
   debug?: boolean;
 }
@@ -53,6 +58,8 @@ export interface MountHandle {
   detached: Promise<void>;
   /** Count and latency of each FUSE op answered so far. */
   stats(): ReturnType<OpStats['snapshot']>;
+  /** Blocks fetched for reads that are not sequential, and the bytes of them given to the page cache. */
+  fillStats(): { fetches: number; filledBytes: number; fillErrors: number };
 }
 
 /*
@@ -207,6 +214,8 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     writeBackBytesTotal: total,
     readAheadBytes: readAhead,
     readAheadBytesTotal: Math.max(64 * MiB, readAhead * 8),
+    storeData: opts.fillPageCache === false ? undefined : (ino, off, data) => (session ? session.storeData(ino, off, data) : Promise.resolve(-1)),
+    kernelSize: (ino) => cache.latest(ino)?.size,
     // A commit changed size and times on the master: this mount's pages still hold the data
     // (its writes went through them), the kernel's cached attrs do not.
     onAttr: (attr) => {
@@ -262,6 +271,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     unmount: () => (unmounting ??= unmount()),
     detached: goneP,
     stats: () => ctx.stats.snapshot(),
+    fillStats: () => ({ fetches: files.fills.fetches, filledBytes: files.fills.filledBytes, fillErrors: files.fills.fillErrors }),
   };
 
   async function unmount(): Promise<void> {
@@ -271,6 +281,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'flush before unmount did not finish');
     }
+    await files.fills.allIdle(); // bounded; a fill's worker must not outlive the session
     // Detached from outside first (fusermount -u, a lazy umount): the session is gone already.
     session!.unmount();
     await withDeadline(goneP, UNMOUNT_CMD_TIMEOUT_MS, 'ending the fuse session').catch(() => undefined);

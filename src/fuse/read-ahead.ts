@@ -39,6 +39,8 @@ export class ReadAhead {
   constructor(
     private readonly client: GfsClientApi,
     private readonly ino: number,
+    /** Reads that are not sequential (the mount's block cache). */
+    private readonly random: (off: number, len: number) => Promise<Buffer>,
     private readonly maxBytes: number,
     private readonly budget: ReadAheadBudget,
     private readonly pool: SlabPool,
@@ -60,11 +62,11 @@ export class ReadAhead {
       this.window = 0;
       this.dropAll();
       this.next = end;
-      return this.client.read(this.ino, off, len);
+      return this.random(off, len);
     }
     if (!covered) {
       this.window = Math.min(this.maxBytes, Math.max(MIN_WINDOW, this.window * 2, len));
-      if (!this.fetch(off, Math.max(this.window, len), gen)) return this.client.read(this.ino, off, len);
+      if (!this.fetch(off, Math.max(this.window, len), gen)) return this.random(off, len);
     }
     // Keep one window ahead of the reader.
     const last = this.segs[this.segs.length - 1]!;

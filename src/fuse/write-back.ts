@@ -38,6 +38,8 @@ export interface WriteBackEnv {
   perFileBytes: number;
   /** Told every attr the master answers a commit or truncate with (keeps caches current). */
   onAttr?: (attr: Attr) => void;
+  /** Told when data changes here (a write or truncate): copies of the old data are stale. */
+  onDataChange?: (ino: number) => void;
 }
 
 /** Attribute changes waiting for the next commit, with the cred they were made with. */
@@ -55,8 +57,9 @@ export class FileState {
   pendingAttrs: PendingAttrs | undefined;
   /** Bumped on every change of the data (read-ahead drops what it fetched before). */
   gen = 0;
-  /** Open handles in this mount. */
+  /** Open handles in this mount, and how many of them can write. */
   handles = 0;
+  writers = 0;
   /** Background-flush failures: handles report each one once (like the kernel's errseq). */
   errorSeq = 0;
   lastError: unknown;
@@ -109,7 +112,7 @@ export class FileState {
    */
   async write(data: Buffer, pos: number): Promise<void> {
     const end = pos + data.length;
-    this.gen++;
+    this.changed();
     if (end > this.size) this.size = end;
     let src = data;
     let copied = false;
@@ -128,7 +131,7 @@ export class FileState {
             copied = true;
           }
           ext = await this.extentLater(index, inExt + n);
-          this.gen++;
+          this.changed();
         }
       }
       src.copy(ext.buf, inExt, off, off + n);
@@ -291,6 +294,11 @@ export class FileState {
     return p;
   }
 
+  private changed(): void {
+    this.gen++;
+    this.env.onDataChange?.(this.ino);
+  }
+
   /** Learns the master's view of the file (open, commit, getattr when nothing is pending). */
   committed(attr: Attr): void {
     if (!this.dirty) this.size = attr.size;
@@ -302,7 +310,7 @@ export class FileState {
    * `apply` truncate on the master. Data buffered before the call never reappears after it.
    */
   async truncate(size: number, apply: () => Promise<Attr>): Promise<Attr> {
-    this.gen++;
+    this.changed();
     for (const e of [...this.open.values()]) {
       const base = e.index * EXTENT_BYTES;
       if (base >= size) {
@@ -321,7 +329,7 @@ export class FileState {
     await this.flushAll();
     const attr = await apply();
     this.env.onAttr?.(attr);
-    this.gen++;
+    this.changed();
     this.landedEnd = Math.min(this.landedEnd, size);
     this.size = size;
     this.committed(attr);
