@@ -68,9 +68,9 @@ export function attrOps(ctx: FsContext): Pick<LowLevelOps, 'getattr' | 'setattr'
     files.fills.invalidate(ino);
     await files.fills.idle(ino);
     const attr = st ? await st.truncate(size, apply) : await apply();
+    cache.put(attr); // the new size bounds fills from here on
     files.fills.invalidate(ino);
     await files.fills.idle(ino);
-    cache.put(attr);
     return attr;
   }
 
