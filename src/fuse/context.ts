@@ -9,6 +9,7 @@ import type { DirHandles } from './dir-handles.js';
 import type { FileTable } from './file-handle.js';
 import type { InodeCache } from './inode-cache.js';
 import type { Caller, LowLevelSession } from './lowlevel.js';
+import type { UnlinkQueue } from './unlink-queue.js';
 
 export interface FsContext {
   readonly client: GfsClientApi;
@@ -22,6 +23,8 @@ export interface FsContext {
   readonly stats: OpStats;
   /** ino -> when "security.capability" was last known absent (see xattr-ops.ts). */
   readonly noCaps: Map<number, number>;
+  /** Unlinks answered before the master applied them (unlink-queue.ts). */
+  readonly unlinks: UnlinkQueue;
   /** Set once mounted (ops only run after that). */
   session?: LowLevelSession;
 }

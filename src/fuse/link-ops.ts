@@ -6,14 +6,39 @@ import { SYMLINK_MAX } from '../common/limits.js';
 import { statOf } from './attr-ops.js';
 import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
+import { isDir } from './stat.js';
 
 export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink'> {
   const { client, cache } = ctx;
+
+  /**
+   * A directory's mtime and ctime move to now, as the master is about to set them (the kernel
+   * asks for its attrs after every unlink); the master's own come with its answer.
+   */
+  function touched(dir: number): void {
+    const a = cache.get(dir);
+    if (!a) return;
+    const ms = Date.now();
+    let t = { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+    const m = a.mtime;
+    if (m && (m.sec > t.sec || (m.sec === t.sec && m.nsec >= t.nsec))) t = { sec: m.sec, nsec: m.nsec };
+    cache.put({ ...a, mtime: t, ctime: t });
+  }
 
   return {
     async unlink(c, parent, name) {
       checkName(name);
       const cred = await credOf(ctx, c);
+      const known = cache.lookup(parent, name);
+      const attr = typeof known === 'object' ? cache.get(known.ino) : undefined;
+      if (attr && !isDir(attr) && attr.nlink === 1 && !ctx.files.stateOf(attr.ino)) {
+        // Answered now, applied in the background (unlink-queue.ts says when that is safe).
+        cache.removed(parent, name);
+        cache.drop(attr.ino);
+        touched(parent);
+        await ctx.unlinks.start(parent, name, async () => void (await client.unlink({ parent, name }, cred)), () => cache.dropListing(parent));
+        return;
+      }
       const survivor = await changingNames(ctx, parent, () => client.unlink({ parent, name }, cred));
       const ino = cache.removed(parent, name);
       // It lives on (other names, open): its nlink and ctime changed; else it is gone.

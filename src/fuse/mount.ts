@@ -21,6 +21,7 @@ import { InodeCache } from './inode-cache.js';
 import { linkOps } from './link-ops.js';
 import { loadBinding, LowLevelSession, type LowLevelOps } from './lowlevel.js';
 import { specialOps } from './special-ops.js';
+import { afterUnlinks, UnlinkQueue } from './unlink-queue.js';
 import type { FsContext } from './context.js';
 import { EXTENT_BYTES } from './write-back.js';
 import { xattrOps } from './xattr-ops.js';
@@ -236,15 +237,23 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     debug: !!opts.debug,
     stats: new OpStats(),
     noCaps: new Map(),
+    unlinks: new UnlinkQueue(log),
   };
-  const ops: LowLevelOps = {
-    ...attrOps(ctx),
-    ...dirOps(ctx),
-    ...fileOps(ctx),
-    ...linkOps(ctx),
-    ...xattrOps(ctx),
-    ...specialOps(ctx),
-  };
+  const ops: LowLevelOps = afterUnlinks(
+    {
+      ...attrOps(ctx),
+      ...dirOps(ctx),
+      ...fileOps(ctx),
+      ...linkOps(ctx),
+      ...xattrOps(ctx),
+      ...specialOps(ctx),
+    },
+    ctx.unlinks,
+    (dir, name) => {
+      const known = cache.lookup(dir, name);
+      return typeof known === 'object' ? known.ino : undefined;
+    },
+  );
 
   let gone!: () => void;
   const goneP = new Promise<void>((r) => (gone = r));
@@ -286,6 +295,9 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     session!.unmount();
     await withDeadline(goneP, UNMOUNT_CMD_TIMEOUT_MS, 'ending the fuse session').catch(() => undefined);
     if (isMountPoint(mnt)) await detach(mnt);
+    await withDeadline(ctx.unlinks.all(), UNMOUNT_FLUSH_TIMEOUT_MS, 'background unlinks before unmount').catch((err: unknown) =>
+      log.warn({ err: (err as Error).message }, 'background unlinks did not finish before unmount'),
+    );
     await files.releasesDone();
     files.close();
     log.info({ dir: mnt, fuseOps: ctx.stats.snapshot() }, 'unmounted');
