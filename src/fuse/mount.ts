@@ -249,10 +249,6 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
       ...specialOps(ctx),
     },
     ctx.unlinks,
-    (dir, name) => {
-      const known = cache.lookup(dir, name);
-      return typeof known === 'object' ? known.ino : undefined;
-    },
   );
 
   let gone!: () => void;

@@ -39,7 +39,7 @@ export class ReadAhead {
   constructor(
     private readonly client: GfsClientApi,
     private readonly ino: number,
-    /** Reads that are not sequential (the mount's block cache). */
+    /** Reads that are not sequential (block-fill.ts: whole 64 KiB blocks, the rest to the page cache). */
     private readonly random: (off: number, len: number) => Promise<Buffer>,
     private readonly maxBytes: number,
     private readonly budget: ReadAheadBudget,

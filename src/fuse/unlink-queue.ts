@@ -65,17 +65,15 @@ export class UnlinkQueue {
     if (ps.length > 0) await Promise.all(ps);
   }
 
-  /** Every unlink under way (unmount). */
+  /** Every unlink under way (rmdir, rename, unmount). */
   async all(): Promise<void> {
+    if (this.inFlight === 0) return;
     await Promise.all([...this.byDir.values()].flatMap((s) => [...s]));
   }
 }
 
-/**
- * The ops, each waiting first for the background unlinks in the directories it names.
- * `childOf` finds a directory's entry (rmdir's target) in the mount's listing.
- */
-export function afterUnlinks(ops: LowLevelOps, q: UnlinkQueue, childOf: (dir: number, name: string) => number | undefined): LowLevelOps {
+/** The ops, each waiting first for the background unlinks in the directories it names. */
+export function afterUnlinks(ops: LowLevelOps, q: UnlinkQueue): LowLevelOps {
   const wait = (...dirs: Array<number | undefined>) => q.settled(dirs);
   return {
     ...ops,
@@ -83,9 +81,11 @@ export function afterUnlinks(ops: LowLevelOps, q: UnlinkQueue, childOf: (dir: nu
     setattr: async (c, ino, set, fh) => (await wait(ino), ops.setattr(c, ino, set, fh)),
     mknod: async (c, parent, name, mode, rdev) => (await wait(parent), ops.mknod(c, parent, name, mode, rdev)),
     mkdir: async (c, parent, name, mode) => (await wait(parent), ops.mkdir(c, parent, name, mode)),
-    rmdir: async (c, parent, name) => (await wait(parent, childOf(parent, name)), ops.rmdir(c, parent, name)),
+    // Emptiness is checked on the master: every unlink under way goes first (the directory's
+    // own entry may have lapsed from the listing, and a rename may replace an empty one).
+    rmdir: async (c, parent, name) => (await q.all(), ops.rmdir(c, parent, name)),
     symlink: async (c, parent, name, target) => (await wait(parent), ops.symlink(c, parent, name, target)),
-    rename: async (c, parent, name, newParent, newName) => (await wait(parent, newParent), ops.rename(c, parent, name, newParent, newName)),
+    rename: async (c, parent, name, newParent, newName) => (await q.all(), ops.rename(c, parent, name, newParent, newName)),
     link: async (c, ino, newParent, newName) => (await wait(newParent), ops.link(c, ino, newParent, newName)),
     create: async (c, parent, name, mode, flags) => (await wait(parent), ops.create(c, parent, name, mode, flags)),
     opendir: async (c, ino) => (await wait(ino), ops.opendir(c, ino)),
