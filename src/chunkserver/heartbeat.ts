@@ -72,6 +72,7 @@ export class HeartbeatLoop {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private deleting: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: HeartbeatOptions) {
     this.pool = new ClientPool<MasterClient>(proto().gfs.Master, opts.security);
@@ -144,7 +145,7 @@ export class HeartbeatLoop {
     this.registered = true;
     this.beats = 0;
     log.info({ server: this.serverId, addr: this.opts.addr, chunks: store.chunkCount }, 'registered with master');
-    await this.drop(reply.delete);
+    this.drop(reply.delete);
   }
 
   private async heartbeat(): Promise<void> {
@@ -183,20 +184,31 @@ export class HeartbeatLoop {
       this.registered = false;
       await this.register();
     }
-    await this.drop(reply.delete);
+    this.drop(reply.delete);
   }
 
-  private async drop(handles: number[] | undefined): Promise<void> {
+  /**
+   * Deletes run one batch after another, beside the beat rather than inside it: after an
+   * rm -rf the master names thousands of chunks at once, two file unlinks each, and a beat
+   * that waited for them fell silent for seconds (the master then took every server for
+   * suspect and refused to place new chunks).
+   */
+  private drop(handles: number[] | undefined): void {
     if (!handles || handles.length === 0) return;
-    const removed = await this.opts.store.delete(handles);
-    this.opts.onDeleted?.(handles);
-    this.opts.log.info({ server: this.serverId, removed, asked: handles.length }, 'dropped chunks on master request');
+    this.deleting = this.deleting
+      .then(async () => {
+        const removed = await this.opts.store.delete(handles);
+        this.opts.onDeleted?.(handles);
+        this.opts.log.info({ server: this.serverId, removed, asked: handles.length }, 'dropped chunks on master request');
+      })
+      .catch((err: unknown) => this.opts.log.warn({ server: this.serverId, err: (err as Error)?.message ?? String(err) }, 'dropping chunks failed'));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+    await this.deleting;
     this.pool.close();
   }
 }
