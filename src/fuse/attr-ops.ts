@@ -6,7 +6,7 @@ import type { Attr, Cred, SetAttrChanges, TimeArg } from '../client/api.js';
 import { credOf, type FsContext } from './context.js';
 import { ROOT_CALLER } from './cred.js';
 import { SET_ATTR, type LowLevelOps, type SetAttrIn } from './lowlevel.js';
-import { toStat, type FuseStat } from './stat.js';
+import { timeOfMs, toStat, type FuseStat } from './stat.js';
 import type { PendingAttrs } from './write-back.js';
 
 /** Fresh-enough attrs of an inode (cache or master). */
@@ -31,7 +31,7 @@ export function statOf(ctx: FsContext, attr: Attr): FuseStat {
 
 function withPending(attr: Attr, p: PendingAttrs): Attr {
   const c = p.changes;
-  const at = { sec: Math.floor(p.at / 1000), nsec: (p.at % 1000) * 1e6 };
+  const at = timeOfMs(p.at);
   const time = (t: TimeArg | undefined, cur: Attr['mtime']) => (t === undefined ? cur : t === 'now' ? at : t);
   return {
     ...attr,

@@ -6,7 +6,7 @@ import { SYMLINK_MAX } from '../common/limits.js';
 import { statOf } from './attr-ops.js';
 import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
-import { isDir } from './stat.js';
+import { isDir, timeOfMs } from './stat.js';
 
 export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink'> {
   const { client, cache } = ctx;
@@ -18,8 +18,7 @@ export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' |
   function touched(dir: number): void {
     const a = cache.get(dir);
     if (!a) return;
-    const ms = Date.now();
-    let t = { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+    let t = timeOfMs(Date.now());
     const m = a.mtime;
     if (m && (m.sec > t.sec || (m.sec === t.sec && m.nsec >= t.nsec))) t = { sec: m.sec, nsec: m.nsec };
     cache.put({ ...a, mtime: t, ctime: t });

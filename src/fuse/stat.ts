@@ -33,6 +33,11 @@ export interface FuseStat {
 
 const ZERO: FuseTime = { sec: 0, nsec: 0 };
 
+/** A Date.now() value as seconds and nanoseconds. */
+export function timeOfMs(ms: number): FuseTime {
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
+}
+
 function time(t: { sec: number; nsec: number } | null | undefined): FuseTime {
   if (!t) return ZERO;
   return { sec: Number(t.sec), nsec: t.nsec | 0 };

@@ -74,21 +74,23 @@ export class UnlinkQueue {
 
 /** The ops, each waiting first for the background unlinks in the directories it names. */
 export function afterUnlinks(ops: LowLevelOps, q: UnlinkQueue): LowLevelOps {
-  const wait = (...dirs: Array<number | undefined>) => q.settled(dirs);
+  // Nothing pending (nearly always): the op runs as it is, with no extra await on its path.
+  const after = <T>(dirs: Array<number | undefined> | 'all', run: () => Promise<T>): Promise<T> =>
+    q.pending === 0 ? run() : (dirs === 'all' ? q.all() : q.settled(dirs)).then(run);
   return {
     ...ops,
-    lookup: async (c, parent, name) => (await wait(parent), ops.lookup(c, parent, name)),
-    setattr: async (c, ino, set, fh) => (await wait(ino), ops.setattr(c, ino, set, fh)),
-    mknod: async (c, parent, name, mode, rdev) => (await wait(parent), ops.mknod(c, parent, name, mode, rdev)),
-    mkdir: async (c, parent, name, mode) => (await wait(parent), ops.mkdir(c, parent, name, mode)),
+    lookup: (c, parent, name) => after([parent], () => ops.lookup(c, parent, name)),
+    setattr: (c, ino, set, fh) => after([ino], () => ops.setattr(c, ino, set, fh)),
+    mknod: (c, parent, name, mode, rdev) => after([parent], () => ops.mknod(c, parent, name, mode, rdev)),
+    mkdir: (c, parent, name, mode) => after([parent], () => ops.mkdir(c, parent, name, mode)),
     // Emptiness is checked on the master: every unlink under way goes first (the directory's
     // own entry may have lapsed from the listing, and a rename may replace an empty one).
-    rmdir: async (c, parent, name) => (await q.all(), ops.rmdir(c, parent, name)),
-    symlink: async (c, parent, name, target) => (await wait(parent), ops.symlink(c, parent, name, target)),
-    rename: async (c, parent, name, newParent, newName) => (await q.all(), ops.rename(c, parent, name, newParent, newName)),
-    link: async (c, ino, newParent, newName) => (await wait(newParent), ops.link(c, ino, newParent, newName)),
-    create: async (c, parent, name, mode, flags) => (await wait(parent), ops.create(c, parent, name, mode, flags)),
-    opendir: async (c, ino) => (await wait(ino), ops.opendir(c, ino)),
-    fsyncdir: async (c, ino, fh) => (await wait(ino), ops.fsyncdir(c, ino, fh)),
+    rmdir: (c, parent, name) => after('all', () => ops.rmdir(c, parent, name)),
+    symlink: (c, parent, name, target) => after([parent], () => ops.symlink(c, parent, name, target)),
+    rename: (c, parent, name, newParent, newName) => after('all', () => ops.rename(c, parent, name, newParent, newName)),
+    link: (c, ino, newParent, newName) => after([newParent], () => ops.link(c, ino, newParent, newName)),
+    create: (c, parent, name, mode, flags) => after([parent], () => ops.create(c, parent, name, mode, flags)),
+    opendir: (c, ino) => after([ino], () => ops.opendir(c, ino)),
+    fsyncdir: (c, ino, fh) => after([ino], () => ops.fsyncdir(c, ino, fh)),
   };
 }

@@ -34,6 +34,11 @@ def rand_fd(p):
     fd = os.open(p, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
     return fd
+def fresh_file(p, size, seed):
+    data = pattern(size, seed)
+    with open(p, 'wb') as f: f.write(data)
+    drop(p)
+    return data
 def settle():
     time.sleep(0.3)  # the fills are written by a worker thread after the read's answer
 `;
@@ -58,9 +63,7 @@ describe('gfs mount: page cache fills of random reads', () => {
   test('a random 4 KiB read brings in its whole 64 KiB block, with the right bytes, and the size stays', async () => {
     const out = await py(`
 size = 4 * 1024 * 1024 + 1000
-data = pattern(size, 1)
-with open(A + '/f1', 'wb') as f: f.write(data)
-drop(A + '/f1')
+data = fresh_file(A + '/f1', size, 1)
 print(resident(A + '/f1'))
 fd = rand_fd(A + '/f1')
 assert os.pread(fd, 4096, 5 * 65536 + 8192) == data[5 * 65536 + 8192:5 * 65536 + 12288]
@@ -83,10 +86,8 @@ with open(A + '/f1', 'rb') as f: print(f.read() == data)
   test('after another mount rewrites the file, a reopen reads the new bytes, not filled old ones', async () => {
     const out = await py(`
 size = 8 * 1024 * 1024
-old = pattern(size, 2)
+old = fresh_file(A + '/f2', size, 2)
 new = pattern(size, 3)
-with open(A + '/f2', 'wb') as f: f.write(old)
-drop(A + '/f2')
 fd = rand_fd(A + '/f2')
 for i in range(0, 128, 17):  # more than 1 MiB apart: not taken for a sequential reader
     assert os.pread(fd, 4096, i * 65536 + 4096) == old[i * 65536 + 4096:i * 65536 + 8192]
@@ -105,9 +106,7 @@ print(filled >= 100, got == new)
     const out = await py(`
 import threading
 size = 16 * 1024 * 1024
-base = pattern(size, 4)
-with open(A + '/f3', 'wb') as f: f.write(base)
-drop(A + '/f3')
+base = fresh_file(A + '/f3', size, 4)
 want = bytearray(base)
 stop = False
 def reader():
@@ -137,9 +136,7 @@ print(cached == bytes(want), fresh == bytes(want))
   test('a truncate by name after fills: the size and bytes are the truncated ones', async () => {
     const out = await py(`
 size = 24 * 1024 * 1024
-data = pattern(size, 5)
-with open(A + '/f4', 'wb') as f: f.write(data)
-drop(A + '/f4')
+data = fresh_file(A + '/f4', size, 5)
 fd = rand_fd(A + '/f4')
 for i in range(0, 384, 20):
     os.pread(fd, 4096, i * 65536 + 8192)
