@@ -5,7 +5,9 @@
 // reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
 // A clone is written to `<handle>.clone` (invisible: not in the chunk map, removed at start-up
 // if a crash leaves it) and installed under the chunk's exclusive lock once complete and synced.
+import { unlinkSync } from 'node:fs';
 import { mkdir, rename, unlink } from 'node:fs/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { GfsError } from '../common/errors.js';
@@ -30,6 +32,13 @@ import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.
 export const CRC_CACHE_BYTES = 16 * 1024 * 1024;
 /** What the cache counts for an entry beyond its array: key, node, array object. */
 const CRC_ENTRY_OVERHEAD = 96;
+/**
+ * Chunks a delete removes between two turns of the event loop. Its unlinks are synchronous:
+ * through the thread pool each cost ~55 us of CPU against ~15 us, and an `rm -rf` of small
+ * files makes the master order thousands of them while the machine is busy with the rm itself.
+ * A slice blocks the loop for about a millisecond.
+ */
+export const DELETE_SLICE = 32;
 
 interface ChunkState {
   version: number;
@@ -450,9 +459,11 @@ export class ChunkStore {
   /** Removes chunks and their meta; unknown or malformed handles are ignored. */
   async delete(handles: readonly unknown[]): Promise<number> {
     let removed = 0;
+    let n = 0;
     for (const raw of handles) {
       if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw <= 0) continue;
       const h = raw;
+      if (++n % DELETE_SLICE === 0) await yieldToLoop();
       await this.locks.exclusive(h, async () => {
         // A clone of this chunk still being copied here must not appear after the delete.
         this.cloning.get(h)?.abort(new GfsError('ENOENT', `chunk ${h} was deleted on this server during the clone`));
@@ -464,8 +475,8 @@ export class ChunkStore {
         this.usedBytes -= st.length;
         removed++;
         // Meta first: a chunk file left without meta is removed at the next start.
-        await unlink(this.metaPath(h)).catch(() => undefined);
-        await unlink(this.chunkPath(h)).catch(() => undefined);
+        unlinkQuietly(this.metaPath(h));
+        unlinkQuietly(this.chunkPath(h));
         this.log.debug({ handle: h }, 'chunk deleted');
       });
     }
@@ -637,3 +648,15 @@ export class ChunkStore {
 }
 
 export { MAX_CHUNK_BYTES };
+
+/**
+ * Removes a file. Missing is what a delete wants; any other failure leaves a file the master
+ * no longer knows; the start-up scan reports it, and the master orders it deleted again.
+ */
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* see above */
+  }
+}

@@ -6,7 +6,7 @@ import { GfsError } from '../../src/common/errors.js';
 import { CHECKSUM_BLOCK as B } from '../../src/common/limits.js';
 import { crcOf } from '../../src/chunkserver/checksum.js';
 import { decodeMeta, encodeMeta, META_SLOT_BYTES } from '../../src/chunkserver/chunk-meta.js';
-import { ChunkStore } from '../../src/chunkserver/chunk-store.js';
+import { ChunkStore, DELETE_SLICE } from '../../src/chunkserver/chunk-store.js';
 
 const dirs: string[] = [];
 const stores: ChunkStore[] = [];
@@ -186,6 +186,30 @@ describe('ChunkStore', () => {
     expect(await store.delete([257, 4242])).toBe(1);
     await expect(stat(store.chunkPath(257))).rejects.toThrow();
     await expect(stat(store.metaPath(257))).rejects.toThrow();
+    expect(store.report()).toEqual([]);
+    expect(store.used).toBe(0);
+  });
+
+  it('a large delete lets the event loop run between slices, and removes every file', async () => {
+    const { store } = await fresh();
+    const n = DELETE_SLICE * 4 + 3;
+    const handles = Array.from({ length: n }, (_, i) => 1000 + i);
+    for (const h of handles) await store.write(h, 1, 0, Buffer.from(`chunk ${h}`), { create: true, sync: false });
+    let turns = 0;
+    let done = false;
+    const tick = () => {
+      if (done) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    expect(await store.delete(handles)).toBe(n);
+    done = true;
+    expect(turns).toBeGreaterThanOrEqual(4);
+    for (const h of [handles[0]!, handles[n - 1]!]) {
+      await expect(stat(store.chunkPath(h))).rejects.toThrow();
+      await expect(stat(store.metaPath(h))).rejects.toThrow();
+    }
     expect(store.report()).toEqual([]);
     expect(store.used).toBe(0);
   });
