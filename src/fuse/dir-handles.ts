@@ -52,10 +52,11 @@ export class DirHandles {
     let end = offset;
     while (end < list.length && bytes + direntSize(list[end]!.name.length) <= size) bytes += direntSize(list[end++]!.name.length);
     const out = Buffer.allocUnsafe(bytes);
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let at = 0;
     for (let i = offset; i < end; i++) {
       const e = list[i]!;
-      at += writeDirent(out, at, e.ino, i + 1, e.mode, e.name);
+      at += writeDirent(out, at, e.ino, i + 1, e.mode, e.name, dv);
     }
     return out;
   }

@@ -331,10 +331,11 @@ export class LowLevelSession {
     let bytes = 0;
     for (const e of list) bytes += direntPlusSize(e.name.length);
     const out = Buffer.allocUnsafe(bytes);
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let at = 0;
     const valid = Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS);
     for (const e of list) {
-      at += writeDirentPlus(out, at, this.toKernel(e.ino), e.stat, valid, e.next, e.mode, e.name);
+      at += writeDirentPlus(out, at, this.toKernel(e.ino), e.stat, valid, e.next, e.mode, e.name, dv);
     }
     return out;
   }
@@ -367,7 +368,14 @@ export class LowLevelSession {
         settled = true;
         clearTimeout(timer);
         this.o.stats.record(name, performance.now() - t0);
-        if (this.mounted) ok(v);
+        if (!this.mounted) return;
+        try {
+          ok(v);
+        } catch (err) {
+          // An answer that cannot be encoded fails this one request, not the whole mount.
+          this.o.log.error({ op: name, err: (err as Error)?.stack ?? String(err) }, 'fuse reply could not be encoded; answering EIO');
+          this.b.ll_reply_err(slot, errnoNumberOf('EIO'));
+        }
       },
       (err: unknown) => {
         if (settled) return;

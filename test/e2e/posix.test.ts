@@ -165,6 +165,13 @@ os.utime(p, ns=(C, B)); st = os.stat(p); print(st.st_atime_ns == C, st.st_mtime_
     expect(Math.abs(Number(m2) - Date.now() / 1000)).toBeLessThan(60);
   });
 
+  test('times before 1970 show in stat and in a listing with attributes (readdirplus)', async () => {
+    // A negative time in a listing's reply once crashed the whole mount.
+    const out = await shOk(`mkdir ${M}/old && cd ${M}/old && touch -d '1965-01-01 00:00:00.25' f && touch -d '1969-12-31 23:59:59.5' g &&
+      sync && echo 3 > /proc/sys/vm/drop_caches && ls -l --time-style=+%s.%N . | awk 'NR > 1 { print $6, $7 }' && stat -c '%n %Y' f g`);
+    expect(lines(out)).toEqual(['-157766400.250000000 f', '-1.500000000 g', 'f -157766400', 'g -1']);
+  });
+
   test('xattrs: set, get, list, remove, flags, ENODATA and ERANGE', async () => {
     const out = await py(`
 p = M + '/xa'
