@@ -13,7 +13,7 @@ import { errnoNumberOf, toErrno } from './errno-table.js';
 import { direntPlusSize, packStat, writeDirentPlus, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
-export const REQUIRED_LL_LEVEL = 3;
+export const REQUIRED_LL_LEVEL = 4;
 
 const OP_NAMES = [
   'init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink',
@@ -125,7 +125,8 @@ interface Binding {
   ll_notify_store(ino: number, off: number, buf: Buffer, done: (result: number) => void): number;
 }
 
-type Handler = (op: number, slot: number, uid: number, gid: number, pid: number, a: number, b: number, c: number, d: number, s1: string, s2: string, buf: Buffer) => void;
+/** s1/s2: the request's names; null when one is not valid UTF-8 (fuse-ll.c's ll_str). */
+type Handler = (op: number, slot: number, uid: number, gid: number, pid: number, a: number, b: number, c: number, d: number, s1: string | null, s2: string | null, buf: Buffer) => void;
 
 let cached: Binding | undefined;
 
@@ -231,6 +232,13 @@ export class LowLevelSession {
 
   private readonly handler: Handler = (op, slot, uid, gid, pid, a, b, c, d, s1, s2, buf) => {
     const caller: Caller = { uid, gid, pid };
+    if (s1 === null || s2 === null) {
+      // Names are UTF-8 end to end (the master keeps strings): one that is not cannot be
+      // stored or found, and mapping its bad bytes to U+FFFD would alias other names.
+      this.o.stats.record(OP_NAMES[op] ?? 'unknown', 0, true);
+      if (slot) this.b.ll_reply_err(slot, errnoNumberOf('EILSEQ'));
+      return;
+    }
     try {
       this.dispatch(op, slot, caller, a, b, c, d, s1, s2, buf);
     } catch (err) {

@@ -172,6 +172,26 @@ os.utime(p, ns=(C, B)); st = os.stat(p); print(st.st_atime_ns == C, st.st_mtime_
     expect(lines(out)).toEqual(['-157766400.250000000 f', '-1.500000000 g', 'f -157766400', 'g -1']);
   });
 
+  test('names must be UTF-8: other bytes are refused with EILSEQ, never mapped onto another name', async () => {
+    const out = await py(`
+d = M.encode() + b'/names'
+os.mkdir(d)
+def make(n):
+    def f():
+        with open(d + b'/' + n, 'wb') as fh: fh.write(n)
+    return f
+print(err(make('café-\\U0001F600'.encode())))
+print(err(make(b'caf\\xe9')), err(make(b'\\xc0\\xaf')), err(make(b'\\xed\\xa0\\x80')), err(make(b'\\xef\\xbf\\xbd')))
+print(err(lambda: os.stat(d + b'/caf\\xe9')), err(lambda: os.mkdir(d + b'/\\xff')), err(lambda: os.symlink(b'/t\\xff', d + b'/l')))
+print(err(lambda: os.rename(d + b'/\\xef\\xbf\\xbd', d + b'/\\xfe')), err(lambda: os.setxattr(d, b'user.\\xff', b'v')))
+print(sorted(os.listdir(d)) == sorted(['café-\\U0001F600'.encode(), b'\\xef\\xbf\\xbd']))
+print(open(d + b'/\\xef\\xbf\\xbd', 'rb').read() == b'\\xef\\xbf\\xbd')
+`);
+    // The U+FFFD name itself is valid UTF-8: it is a name like any other, and the invalid
+    // names that would once have become it are refused instead of opening it.
+    expect(lines(out)).toEqual(['OK', 'EILSEQ EILSEQ EILSEQ OK', 'EILSEQ EILSEQ EILSEQ', 'EILSEQ EILSEQ', 'True', 'True']);
+  });
+
   test('xattrs: set, get, list, remove, flags, ENODATA and ERANGE', async () => {
     const out = await py(`
 p = M + '/xa'
