@@ -79,6 +79,7 @@ export class ChunkReader {
           throw new GfsError('EHOSTDOWN', `chunk ${info.handle} of inode ${ino} has no live replica`);
         }
         let last: unknown;
+        let missing = 0;
         for (const r of picker.order(info.replicas)) {
           try {
             const got = await picker.track(r.addr, () =>
@@ -89,10 +90,17 @@ export class ChunkReader {
             return;
           } catch (err) {
             last = err;
+            if (err instanceof GfsError && err.code === 'ENOENT') missing++;
             picker.failed(r.addr);
             this.onReplicaError(info.handle, r.serverId, r.addr, err);
             if (err instanceof GfsError && err.code === 'ESTALE') break; // our locations are old
           }
+        }
+        if (info.unwritten && missing === info.replicas.length) {
+          // Allocated, never written (a file extended by truncate, a write still buffered or
+          // cut off by a truncate): no replica has it yet, and its bytes read as zeros.
+          out.fill(0, p.at, p.at + p.length);
+          return;
         }
         locator.cache.invalidateChunk(ino, p.index);
         throw asRetryable(last, `read of chunk ${info.handle} failed on every replica`);

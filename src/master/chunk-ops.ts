@@ -29,6 +29,8 @@ export interface ChunkInfoOut {
   replicas: ChunkLocationOut[];
   primary: string;
   leaseExpiryMs: number;
+  /** Version 1 and never reported by a replica: possibly never written (proto ChunkInfo). */
+  unwritten: boolean;
 }
 
 export interface GetChunksOut {
@@ -281,6 +283,7 @@ export class ChunkOps {
       replicas,
       primary: valid ? lease.primary : '',
       leaseExpiryMs: valid ? lease.expiry : 0,
+      unwritten: meta.version === 1 && chunks.lengthOf(meta.handle) === undefined,
     };
   }
 

@@ -192,6 +192,27 @@ print(open(d + b'/\\xef\\xbf\\xbd', 'rb').read() == b'\\xef\\xbf\\xbd')
     expect(lines(out)).toEqual(['OK', 'EILSEQ EILSEQ EILSEQ OK', 'EILSEQ EILSEQ EILSEQ', 'EILSEQ EILSEQ', 'True', 'True']);
   });
 
+  test('a file extended by truncate reads zeros, also where a buffered write was cut off', async () => {
+    // Chunks are created on the chunkservers by their first write: before this, reading a
+    // chunk allocated but never written failed with EIO on every replica.
+    const out = await py(`
+MiB = 2**20
+def case(steps, at, n):
+    p = M + '/trunc'
+    f = os.open(p, os.O_CREAT | os.O_RDWR | os.O_TRUNC)
+    try:
+        for s in steps: s(f)
+        return os.pread(f, n, at) == bytes(n) and os.fstat(f).st_size
+    finally:
+        os.close(f)
+print(case([lambda f: os.ftruncate(f, 5 * 10**6)], 4999995, 5))
+print(case([lambda f: os.pwrite(f, b'end', 10**7), lambda f: os.ftruncate(f, 5 * 10**6)], 4999990, 10))
+print(case([lambda f: os.ftruncate(f, 70 * MiB)], 68 * MiB, 10))
+print(case([lambda f: os.pwrite(f, b'abc', 66 * MiB), lambda f: os.ftruncate(f, 65 * MiB)], 65 * MiB - 5, 5))
+`);
+    expect(lines(out)).toEqual(['5000000', '5000000', String(70 * 2 ** 20), String(65 * 2 ** 20)]);
+  });
+
   test('xattrs: set, get, list, remove, flags, ENODATA and ERANGE', async () => {
     const out = await py(`
 p = M + '/xa'

@@ -21,7 +21,7 @@ function fakeMaster(): { master: MasterRpc; asked: GetChunksRequest[] } {
       const first = Math.floor(Number(req.offset) / CHUNK);
       const last = Math.min(3, Math.floor((Number(req.offset) + Number(req.length) - 1) / CHUNK));
       const chunks = [];
-      for (let i = first; i <= last; i++) chunks.push({ index: i, handle: 100 + i, version: 1, replicas: [], leaseExpiryMs: 0, token: Buffer.alloc(0) });
+      for (let i = first; i <= last; i++) chunks.push({ index: i, handle: 100 + i, version: 1, replicas: [], leaseExpiryMs: 0, unwritten: false, token: Buffer.alloc(0) });
       return { fileSize: FILE, chunkSize: CHUNK, chunks } as unknown as GetChunksReply__Output;
     },
   } as unknown as MasterRpc;
