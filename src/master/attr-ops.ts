@@ -6,6 +6,7 @@ import type { ChunkOps } from './chunk-ops.js';
 import type { MasterCore } from './core.js';
 import { type Cred, type Inode, S_ISGID, S_ISUID, S_IXGRP, inGroup, isDir } from './inode.js';
 import type { Mutation } from './mutations.js';
+import { MAY_WRITE, mayAccess } from './permissions.js';
 import { type Time, now } from './time.js';
 
 export const SETATTR_MODE = 1;
@@ -87,8 +88,14 @@ export class AttrOps {
     let changed = false;
     let mode = inode.mode & 0o7777;
     if (a.valid & SETATTR_MODE) {
-      if (!owner) throw new GfsError('EPERM', `only the owner may change the mode of inode ${inode.ino}`);
-      mode = (a.mode ?? 0) & 0o7777;
+      const want = (a.mode ?? 0) & 0o7777;
+      // The kernel clears setuid/setgid itself before a write or truncate by anyone without
+      // CAP_FSETID, as a chmod made with the writer's cred: a writer may drop just those bits.
+      const killsPrivOnly = (mode & ~want & ~(S_ISUID | S_ISGID)) === 0 && (want & ~mode) === 0;
+      if (!owner && !(killsPrivOnly && mayAccess(cred, inode, MAY_WRITE))) {
+        throw new GfsError('EPERM', `only the owner may change the mode of inode ${inode.ino}`);
+      }
+      mode = want;
       // As Linux: a non-member of the file's group cannot set its setgid bit.
       if (!root && !isDir(inode) && !inGroup(cred, inode.gid)) mode &= ~S_ISGID;
       record.mode = mode;

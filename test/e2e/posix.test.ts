@@ -109,6 +109,23 @@ print(open(P + '/ro').read().strip())
     ]);
   });
 
+  test("a non-owner's write or truncate clears setuid and setgid, as on a local file system", async () => {
+    // The kernel drops the bits itself, as a chmod made with the writer's cred: refused as
+    // a non-owner's chmod, it made the write itself fail with EPERM.
+    await shOk(`cd ${M} && mkdir -p suid && chmod 755 suid && for f in w t g; do echo x > suid/$f; done &&
+      chmod 6777 suid/w && chmod 4777 suid/t && chmod 2767 suid/g`);
+    const out = await py(`
+P = M + '/suid'
+def append(p):
+    with open(p, 'a') as f: f.write('y')
+print(err(lambda: append(P + '/w')), err(lambda: os.truncate(P + '/t', 1)), err(lambda: append(P + '/g')))
+print(err(lambda: os.chmod(P + '/w', 0o4777)))
+`, { asUser: true });
+    expect(lines(out)).toEqual(['OK OK OK', 'EPERM']);
+    // setgid without group execute is mandatory locking, not privilege: Linux keeps it.
+    expect(lines(await shOk(`cd ${M}/suid && stat -c '%a %s' w t g`))).toEqual(['777 3', '777 1', '2767 3']);
+  });
+
   test('an open file stays readable and writable after unlink until closed', async () => {
     const out = await py(`
 os.mkdir(M + '/ul')
