@@ -102,6 +102,22 @@ print(filled >= 100, got == new)
     expect(out.trim()).toBe('True True');
   });
 
+  test('close-to-open: what another mount wrote and closed shows at the next open, at once', async () => {
+    // No wait for the attr timeout: the open itself learns the new size and times.
+    const out = await py(`
+p, q = A + '/c2o', B + '/c2o'
+with open(p, 'wb') as f: f.write(b'version2-longer')
+print(open(q, 'rb').read())
+with open(q, 'ab') as f: f.write(b'+b')
+print(open(p, 'rb').read())
+with open(q, 'wb') as f: f.write(b'short')
+print(open(p, 'rb').read())
+with open(q, 'wb') as f: f.write(b'SHORT')  # the same size: only the mtime tells
+print(open(p, 'rb').read())
+`);
+    expect(out.trim().split('\n')).toEqual(["b'version2-longer'", "b'version2-longer+b'", "b'short'", "b'SHORT'"]);
+  });
+
   test('writes through this mount win over fills of the same blocks', async () => {
     const out = await py(`
 import threading
