@@ -48,8 +48,7 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       // Close-to-open: another client's change since the kernel last heard of this inode
       // must show now, not when the kernel's attrs lapse (it reads only up to the size it
       // holds, so an append made elsewhere stayed invisible for up to the attr timeout).
-      const told = cache.latest(ino);
-      if (told && (told.size !== attr.size || told.mtime?.sec !== attr.mtime?.sec || told.mtime?.nsec !== attr.mtime?.nsec)) ctx.session?.invalidateAttrs(ino);
+      if (cache.dataDiffers(attr)) ctx.session?.invalidateAttrs(ino);
       cache.put(attr);
       const keep = cache.keepData(attr);
       const of = files.open(attr, flags);

@@ -226,6 +226,12 @@ export class InodeCache {
     return same;
   }
 
+  /** Whether `attr` shows other data (size, mtime) than the last attrs received for its inode. */
+  dataDiffers(attr: Attr): boolean {
+    const told = this.latest(attr.ino);
+    return told !== undefined && dataStamp(told) !== dataStamp(attr);
+  }
+
   /** This mount's own writes are what the file now holds (the page cache saw them). */
   sawData(attr: Attr): void {
     this.stamps.set(attr.ino, dataStamp(attr));
