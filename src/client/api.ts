@@ -89,6 +89,8 @@ export interface GfsClientApi {
 
   /** Registers an open handle with the master, so an unlinked file lives until release. */
   open(target: Target, flags?: number, cred?: Cred): Promise<Attr>;
+  /** open(), reading the file's first bytes at the same time from where they were last seen (client.ts). */
+  openWithHead(ino: number, flags: number, cred: Cred | undefined, headBytes: number): Promise<{ attr: Attr; head?: Promise<Buffer | undefined> }>;
   release(ino: number): Promise<void>;
 
   /** Reads up to `length` bytes; short only at end of file; holes read as zeros. */

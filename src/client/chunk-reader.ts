@@ -8,6 +8,7 @@ import { retry } from '../common/deadline.js';
 import type { Logger } from '../common/logger.js';
 import type { ChunkRpc } from './chunk-rpc.js';
 import type { ChunkLocator } from './chunk-locator.js';
+import type { ChunkInfo } from './location-cache.js';
 import type { MasterRpc } from './master-rpc.js';
 import type { ReplicaPicker } from './replica-picker.js';
 import { splitRange, type Piece } from './pieces.js';
@@ -59,6 +60,19 @@ export class ChunkReader {
     const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
     await Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out))));
     return out;
+  }
+
+  /**
+   * One try at bytes [offset, offset+length) of chunk `info` from its best replica: no retry,
+   * no failover, and no replica marked bad on failure (the caller's locations are a guess).
+   */
+  async readOnce(info: ChunkInfo, offset: number, length: number): Promise<Buffer> {
+    const { picker, chunks } = this.d;
+    const r = picker.order(info.replicas)[0];
+    if (!r) throw new GfsError('EHOSTDOWN', `chunk ${info.handle}: no replica to read`);
+    const out = Buffer.allocUnsafe(length);
+    const got = await this.d.limit(() => picker.track(r.addr, () => chunks.read(r, info.handle, info.version, offset, length, out, 0, info.token)));
+    return out.subarray(0, got);
   }
 
   private readPiece(ino: number, fileOffset: number, p: Piece, out: Buffer): Promise<void> {

@@ -251,6 +251,27 @@ export class GfsClient implements GfsClientApi {
     return attr;
   }
 
+  /**
+   * open(), and at the same time a read of the first `headBytes` of the file from where this
+   * client last saw its first chunk. A cold small file then costs one round trip, not two.
+   * `head` resolves to the bytes only if the open's answer names that same chunk (handle and
+   * version) and they reach the size it gives; to undefined otherwise. The read starts after
+   * the open was asked for, so it sees every change closed before it (close-to-open).
+   */
+  async openWithHead(ino: number, flags: number, cred: Cred | undefined, headBytes: number): Promise<{ attr: Attr; head?: Promise<Buffer | undefined> }> {
+    const guess = headBytes > 0 ? this.locator.cache.hint(ino, 0) : undefined;
+    const read = guess ? this.reader.readOnce(guess, 0, headBytes).catch(() => undefined) : undefined;
+    const attr = await this.open(ino, flags, cred);
+    if (!read || !guess) return { attr };
+    const head = read.then((got) => {
+      const now = this.locator.cache.forRead(attr.ino, 0);
+      if (!got || !now || now.handle !== guess.handle || now.version !== guess.version) return undefined;
+      const want = Math.min(attr.size, headBytes);
+      return got.length >= want ? got.subarray(0, want) : undefined;
+    });
+    return { attr, head };
+  }
+
   /** Resolves once the master has applied the release; batched (release-batcher.ts). */
   async release(ino: number): Promise<void> {
     checkIno(ino);

@@ -56,12 +56,17 @@ export class LocationCache {
   /** undefined = unknown; null = known hole. */
   forRead(ino: number, index: number): ChunkInfo | null | undefined {
     const e = this.files.get(ino)?.read.get(index);
-    if (!e) return undefined;
-    if (e.expires <= Date.now()) {
-      this.files.get(ino)?.read.delete(index);
-      return undefined;
-    }
+    // An expired entry stays as a hint (below) until a fresh answer or a failure replaces it.
+    if (!e || e.expires <= Date.now()) return undefined;
     return e.info;
+  }
+
+  /**
+   * Where chunk `index` was last seen, however long ago (expired entries too): a guess to try
+   * in parallel with asking the master, never to trust without its confirmation.
+   */
+  hint(ino: number, index: number): ChunkInfo | undefined {
+    return this.files.get(ino)?.read.get(index)?.info ?? undefined;
   }
 
   forWrite(ino: number, index: number): ChunkInfo | undefined {

@@ -8,12 +8,14 @@ import { MAX_FILE_SIZE } from '../common/limits.js';
 import { statOf } from './attr-ops.js';
 import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import { OPEN_KEEP_CACHE, type LowLevelOps } from './lowlevel.js';
+import { OpenPrefetch } from './open-prefetch.js';
 import { S_IFREG } from './stat.js';
 
 const O_ACCMODE = 3;
 
 export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | 'read' | 'write' | 'flush' | 'fsync' | 'release'> {
   const { client, cache, files } = ctx;
+  const prefetch = new OpenPrefetch();
 
   return {
     async create(c, parent, name, mode, flags) {
@@ -44,7 +46,13 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
     },
 
     async open(c, ino, flags) {
-      const attr = await client.open(ino, flags, await credOf(ctx, c));
+      const cred = await credOf(ctx, c);
+      // A head read only where nothing of this mount can be newer than the chunkservers: no
+      // handle of the inode is open here (its write-back may hold data not yet sent).
+      const known = cache.latest(ino);
+      const keeps = known !== undefined && cache.wouldKeep(known);
+      const headBytes = files.stateOf(ino) || (flags & O_ACCMODE) !== fsc.O_RDONLY || (flags & fsc.O_DIRECT) !== 0 ? 0 : prefetch.headBytes(known, keeps);
+      const { attr, head } = headBytes > 0 ? await client.openWithHead(ino, flags, cred, headBytes) : { attr: await client.open(ino, flags, cred), head: undefined };
       // Close-to-open: another client's change since the kernel last heard of this inode
       // must show now, not when the kernel's attrs lapse (it reads only up to the size it
       // holds, so an append made elsewhere stayed invisible for up to the attr timeout).
@@ -52,6 +60,7 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       cache.put(attr);
       const keep = cache.keepData(attr);
       const of = files.open(attr, flags);
+      if (head && !of.ra.prefill(of.state.gen, headBytes, head, keeps ? (used) => prefetch.outcome(used) : undefined)) void head.catch(() => undefined);
       // The kernel drops the file's pages after an open that does not keep them, and writes
       // update them itself: a fill fetched before must not land after we answer.
       if (!keep) files.fills.invalidate(ino);

@@ -226,6 +226,11 @@ export class InodeCache {
     return same;
   }
 
+  /** Whether an open answered with `attr` would keep the kernel's pages (keepData, without recording). */
+  wouldKeep(attr: Attr): boolean {
+    return this.stamps.get(attr.ino) === dataStamp(attr);
+  }
+
   /** Whether `attr` shows other data (size, mtime) than the last attrs received for its inode. */
   dataDiffers(attr: Attr): boolean {
     const told = this.latest(attr.ino);

@@ -26,9 +26,12 @@ interface Segment {
   gen: number;
   promise: Promise<Buffer>;
   data?: Buffer;
-  slab: Slab;
+  slab?: Slab;
   settled: boolean;
   dropped: boolean;
+  /** A head read at open (prefill): told, once the segment goes, whether a read used it. */
+  onHead?: (used: boolean) => void;
+  used?: boolean;
 }
 
 export class ReadAhead {
@@ -45,6 +48,36 @@ export class ReadAhead {
     private readonly budget: ReadAheadBudget,
     private readonly pool: SlabPool,
   ) {}
+
+  /**
+   * The file's first `want` bytes, already being read at open (client openWithHead): `head`
+   * resolves to them, or to undefined when the guess was wrong and they must be read now.
+   */
+  prefill(gen: number, want: number, head: Promise<Buffer | undefined>, onHead?: (used: boolean) => void): boolean {
+    if (this.segs.length > 0 || this.budget.used + want > this.budget.limit) return false;
+    this.budget.used += want;
+    const seg: Segment = { start: 0, want, gen, promise: Promise.resolve(Buffer.alloc(0)), settled: false, dropped: false, onHead };
+    seg.promise = head
+      .then((d) => d ?? this.client.read(this.ino, 0, want))
+      .then(
+        (data) => {
+          seg.data = data;
+          return data;
+        },
+        (err: unknown) => {
+          this.drop(seg);
+          throw err;
+        },
+      );
+    void seg.promise.then(
+      () => this.settle(seg),
+      () => this.settle(seg),
+    );
+    seg.promise.catch(() => undefined);
+    this.segs.push(seg);
+    this.window = want;
+    return true;
+  }
 
   /**
    * Up to `len` bytes at `off` (short only at end of file). The result may be a view of a
@@ -115,6 +148,7 @@ export class ReadAhead {
         parts.push(await this.client.read(this.ino, pos, end - pos));
         break;
       }
+      seg.used = true;
       const data = await seg.promise;
       const from = pos - seg.start;
       if (data.length <= from) break; // end of file inside this segment
@@ -132,12 +166,13 @@ export class ReadAhead {
     this.segs.splice(i, 1);
     this.budget.used -= seg.want;
     seg.dropped = true;
-    if (seg.settled) seg.slab.release();
+    seg.onHead?.(seg.used === true);
+    if (seg.settled) seg.slab?.release();
   }
 
   private settle(seg: Segment): void {
     seg.settled = true;
-    if (seg.dropped) seg.slab.release();
+    if (seg.dropped) seg.slab?.release();
   }
 
   dropAll(): void {

@@ -118,6 +118,28 @@ print(open(p, 'rb').read())
     expect(out.trim().split('\n')).toEqual(["b'version2-longer'", "b'version2-longer+b'", "b'short'", "b'SHORT'"]);
   });
 
+  test('a head read at open (the first chunk as this mount last saw it) never shows what another mount replaced', async () => {
+    // A wrote these files, so it knows where their first chunks are and reads them while the
+    // master answers its open; B's changes (in place, cut and rewritten, grown) must all show.
+    const out = await py(`
+res = []
+for i, how in enumerate(['inplace', 'rewrite', 'grow', 'shrink']):
+    p, q = A + '/head%d' % i, B + '/head%d' % i
+    old = pattern(8192, 10 + i)
+    with open(p, 'wb') as f: f.write(old)
+    drop(p)
+    new = {'inplace': pattern(8192, 20 + i), 'rewrite': pattern(6000, 30 + i), 'grow': pattern(100000, 40 + i), 'shrink': pattern(100, 50 + i)}[how]
+    mode = 'r+b' if how == 'inplace' else 'wb'
+    with open(q, mode) as f: f.write(new)
+    drop(p)
+    res.append(open(p, 'rb').read() == new)
+    drop(p)
+    res.append(open(p, 'rb').read() == new)  # again, now with the locations the open brought
+print(res)
+`);
+    expect(out.trim()).toBe('[True, True, True, True, True, True, True, True]');
+  });
+
   test('writes through this mount win over fills of the same blocks', async () => {
     const out = await py(`
 import threading
