@@ -5,7 +5,7 @@
 // reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
 // A clone is written to `<handle>.clone` (invisible: not in the chunk map, removed at start-up
 // if a crash leaves it) and installed under the chunk's exclusive lock once complete and synced.
-import { unlinkSync } from 'node:fs';
+// Deleted chunks' files are emptied and kept in `<dataDir>/free` for new chunks (file-pool.ts).
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
 import { ioError, readFull, readFullSync, SYNC_READ_MAX, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
 import { type ChunkFile, FileCache } from './file-cache.js';
+import { FilePool } from './file-pool.js';
 import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 
@@ -33,12 +34,13 @@ export const CRC_CACHE_BYTES = 16 * 1024 * 1024;
 /** What the cache counts for an entry beyond its array: key, node, array object. */
 const CRC_ENTRY_OVERHEAD = 96;
 /**
- * Chunks a delete removes between two turns of the event loop. Its unlinks are synchronous:
- * through the thread pool each cost ~55 us of CPU against ~15 us, and an `rm -rf` of small
- * files makes the master order thousands of them while the machine is busy with the rm itself.
- * A slice blocks the loop for about a millisecond.
+ * Chunks a delete removes between two turns of the event loop. Its file work (a move to the
+ * pool and an emptying per file, or an unlink) is synchronous: through the thread pool each
+ * call cost ~55 us of CPU against ~15 us, and an `rm -rf` of small files makes the master
+ * order thousands of them while the machine is busy with the rm itself. A slice blocks the
+ * loop for about a millisecond.
  */
-export const DELETE_SLICE = 32;
+export const DELETE_SLICE = 16;
 
 interface ChunkState {
   version: number;
@@ -87,6 +89,7 @@ export class ChunkStore {
   /** Clones being written, by handle; aborted when the chunk is deleted meanwhile. */
   private readonly cloning = new Map<number, AbortController>();
   private usedBytes = 0;
+  private pool!: FilePool;
 
   private constructor(
     readonly dataDir: string,
@@ -99,6 +102,7 @@ export class ChunkStore {
   static async open(dataDir: string, log: Logger = silentLogger): Promise<ChunkStore> {
     const store = new ChunkStore(dataDir, log);
     await mkdir(store.chunksDir, { recursive: true });
+    store.pool = FilePool.open(join(dataDir, 'free'), log);
     await store.scan();
     return store;
   }
@@ -218,6 +222,7 @@ export class ChunkStore {
   private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean): Promise<void> {
     const generation = st.metaGen + 1;
     try {
+      if (st.metaGen === 0) this.pool.take(this.metaPath(h));
       await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: st.metaGen === 0 });
       // A failed write leaves metaGen as it was: the retry rewrites the same (torn) slot.
       st.metaGen = generation;
@@ -253,6 +258,8 @@ export class ChunkStore {
    */
   private async createInMemory(h: number, version: number): Promise<ChunkState> {
     await this.ensureShardDir(h);
+    // The data file comes from the pool when it has one; otherwise its first open creates it.
+    this.pool.take(this.chunkPath(h));
     const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now(), metaGen: 0, namesDurable: false };
     this.chunks.set(h, st);
     this.crcCache.set(h, new Uint32Array(0));
@@ -475,8 +482,8 @@ export class ChunkStore {
         this.usedBytes -= st.length;
         removed++;
         // Meta first: a chunk file left without meta is removed at the next start.
-        unlinkQuietly(this.metaPath(h));
-        unlinkQuietly(this.chunkPath(h));
+        this.pool.recycle(this.metaPath(h));
+        this.pool.recycle(this.chunkPath(h));
         this.log.debug({ handle: h }, 'chunk deleted');
       });
     }
@@ -648,15 +655,3 @@ export class ChunkStore {
 }
 
 export { MAX_CHUNK_BYTES };
-
-/**
- * Removes a file. Missing is what a delete wants; any other failure leaves a file the master
- * no longer knows; the start-up scan reports it, and the master orders it deleted again.
- */
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* see above */
-  }
-}

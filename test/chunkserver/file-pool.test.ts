@@ -1,0 +1,88 @@
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/logger.js';
+import { ChunkStore } from '../../src/chunkserver/chunk-store.js';
+import { FilePool } from '../../src/chunkserver/file-pool.js';
+
+const dirs: string[] = [];
+const stores: ChunkStore[] = [];
+
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'gfs-pool-'));
+  dirs.push(d);
+  return d;
+}
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe('file pool', () => {
+  it('takes back the files it recycled, emptied, and reports when it has none', async () => {
+    const dir = await tmp();
+    const pool = FilePool.open(join(dir, 'free'), silentLogger, 2);
+    expect(pool.take(join(dir, 'x'))).toBe(false);
+    for (const name of ['a', 'b', 'c']) await writeFile(join(dir, name), `data of ${name}`);
+    const inodes = new Set([(await stat(join(dir, 'a'))).ino, (await stat(join(dir, 'b'))).ino]);
+    pool.recycle(join(dir, 'a'));
+    pool.recycle(join(dir, 'b'));
+    pool.recycle(join(dir, 'c')); // over the bound of 2: removed instead
+    pool.recycle(join(dir, 'missing')); // a delete of what is already gone is fine
+    expect(pool.size).toBe(2);
+    await expect(stat(join(dir, 'c'))).rejects.toThrow();
+    expect(await readdir(join(dir, 'free'))).toHaveLength(2);
+
+    for (const name of ['y', 'z']) {
+      expect(pool.take(join(dir, name))).toBe(true);
+      const st = await stat(join(dir, name));
+      expect(st.size).toBe(0); // nothing of the old data can show through
+      expect(inodes.has(st.ino)).toBe(true); // the same files: no inode allocated
+    }
+    expect(pool.take(join(dir, 'w'))).toBe(false);
+  });
+
+  it('empties files a crash left with data, keeps counting after them, and drops strangers', async () => {
+    const dir = await tmp();
+    const free = join(dir, 'free');
+    FilePool.open(free, silentLogger);
+    await writeFile(join(free, '7'), 'moved here, not yet emptied');
+    await writeFile(join(free, 'junk'), 'not a pool name');
+    const pool = FilePool.open(free, silentLogger);
+    expect(pool.size).toBe(1);
+    expect((await stat(join(free, '7'))).size).toBe(0);
+    await expect(stat(join(free, 'junk'))).rejects.toThrow();
+    await writeFile(join(dir, 'f'), 'x');
+    pool.recycle(join(dir, 'f'));
+    expect((await readdir(free)).sort()).toEqual(['7', '8']);
+  });
+
+  it('chunk store: a deleted chunk\'s files become the next chunk\'s, holding only its data', async () => {
+    const dir = await tmp();
+    const store = await ChunkStore.open(dir);
+    stores.push(store);
+    await store.write(1, 1, 0, Buffer.alloc(100_000, 0xaa), { create: true, sync: false });
+    const old = new Set([(await stat(store.chunkPath(1))).ino, (await stat(store.metaPath(1))).ino]);
+    expect(await store.delete([1])).toBe(1);
+    await expect(stat(store.chunkPath(1))).rejects.toThrow();
+    expect(await readdir(join(dir, 'free'))).toHaveLength(2);
+
+    await store.write(2, 1, 10, Buffer.from('new chunk'), { create: true, sync: true });
+    expect(old.has((await stat(store.chunkPath(2))).ino)).toBe(true);
+    expect(old.has((await stat(store.metaPath(2))).ino)).toBe(true);
+    expect(await readdir(join(dir, 'free'))).toHaveLength(0);
+    expect((await stat(store.chunkPath(2))).size).toBe(19);
+    expect((await store.read(2, 1, 0, 100)).toString()).toBe('\0'.repeat(10) + 'new chunk');
+    expect(store.report()).toEqual([{ handle: 2, version: 1, length: 19 }]);
+
+    // And it all survives a restart as the chunk it now is.
+    await store.close();
+    stores.length = 0;
+    const again = await ChunkStore.open(dir);
+    stores.push(again);
+    expect(again.report()).toEqual([{ handle: 2, version: 1, length: 19 }]);
+    expect((await readFile(again.chunkPath(2))).subarray(10).toString()).toBe('new chunk');
+  });
+});
