@@ -25,7 +25,9 @@ export interface Child {
  */
 export async function startChild(name: string, args: string[], readyRe: RegExp, stderrFile: string, env: NodeJS.ProcessEnv = {}): Promise<Child> {
   const errFd = openSync(stderrFile, 'a');
-  const proc = spawn(process.execPath, [CLI_PATH, ...args], {
+  // Node flags of this process (e.g. `node --cpu-prof dist/cli/main.js up`) reach every daemon,
+  // as fork() would pass them: profiling a whole cluster is one flag.
+  const proc = spawn(process.execPath, [...process.execArgv, CLI_PATH, ...args], {
     stdio: ['ignore', 'pipe', errFd],
     env: { ...process.env, ...env },
   });

@@ -6,12 +6,15 @@ import { DEFAULT_DATA_DIR, resolveMasterAddr } from './master-addr.js';
 import { applyConfigLayers } from './config-file.js';
 import { addSecurityOptions } from './security-flags.js';
 import { applyMallocDefaults } from '../common/malloc-tuning.js';
+import { profileOnSignal } from '../common/profile-signal.js';
 
 // Chunkservers and the mount do their disk and checksum work on libuv's thread pool; its
 // default of 4 threads queues fsyncs behind reads. Must be set before the pool first runs.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 // Page faults are expensive here; every daemon this process starts keeps freed memory (malloc-tuning.ts).
 applyMallocDefaults();
+// GFS_PROFILE_DIR=dir: SIGUSR2 starts and stops a CPU profile of this process (profile-signal.ts).
+profileOnSignal(process.argv[2] ?? 'gfs');
 
 const program = new Command();
 program.name('gfs').description('A GFS-style distributed file system, mounted through FUSE').showHelpAfterError();
