@@ -2,8 +2,11 @@
 // each other's data and a read can make pending writes land first). Writes are copied into
 // extent buffers aligned to EXTENT_BYTES (a divisor of the chunk size); a full extent, or one
 // the writer has moved past, is sent in the background with client.writeData, extents in
-// parallel. flushAll() waits for everything written so far and then commits the size
-// (client.commitWrite), so close/fsync return only when the data is on every replica.
+// parallel. flushAll() commits the size (client.commitWrite) beside the data still travelling
+// and waits for both, so close/fsync return only when the data is on every replica and the
+// master has the size. The two legs run at once, as GFS lets a region be undefined while a
+// mutation is under way: a reader of another client may see the new size a moment before the
+// bytes, and a failed write leaves its region undefined and is reported to the writer.
 // Memory: bounded per file (await our own flushes) and per mount (BufferPool). Errors of
 // background flushes are kept with a sequence number and reported by the next
 // write/flush/fsync/close of every handle that has not seen them yet.
@@ -68,8 +71,11 @@ export class FileState {
   /** Per extent index, the tail of its flush chain (a newer flush of an index waits for the older). */
   private readonly inflight = new Map<number, Promise<void>>();
   private bytes = 0;
-  private landedEnd = 0;
-  private landedSinceCommit = false;
+  /** End of the furthest data handed to a send (what the next commit records as the size). */
+  private sentEnd = 0;
+  /** Sends started, and how many of them the master's size covers (commits record sentEnd). */
+  private sendSeq = 0;
+  private committedSeq = 0;
   private commitChain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -82,7 +88,7 @@ export class FileState {
 
   /** True while anything written here is not yet committed on the master. */
   get dirty(): boolean {
-    return this.open.size > 0 || this.inflight.size > 0 || this.landedSinceCommit || this.pendingAttrs !== undefined;
+    return this.open.size > 0 || this.inflight.size > 0 || this.sendSeq !== this.committedSeq || this.pendingAttrs !== undefined;
   }
 
   /**
@@ -217,6 +223,9 @@ export class FileState {
   startFlush(ext: Extent): void {
     if (this.open.get(ext.index) !== ext) return;
     this.open.delete(ext.index);
+    const r = ext.ranges;
+    if (r.length > 0) this.sentEnd = Math.max(this.sentEnd, ext.index * EXTENT_BYTES + r[r.length - 1]!);
+    this.sendSeq++;
     const prev = this.inflight.get(ext.index);
     const p: Promise<void> = (prev ? prev.then(() => this.send(ext)) : this.send(ext)).finally(() => {
       if (this.inflight.get(ext.index) === p) this.inflight.delete(ext.index);
@@ -234,9 +243,6 @@ export class FileState {
         parts.push(this.env.client.writeData(this.ino, base + r[i]!, ext.buf.subarray(r[i]!, r[i + 1]!)));
       }
       await Promise.all(parts);
-      const end = base + r[r.length - 1]!;
-      if (end > this.landedEnd) this.landedEnd = end;
-      this.landedSinceCommit = true;
     } catch (err) {
       this.fail(err, { offset: base, ranges: r.length / 2 });
     } finally {
@@ -259,30 +265,33 @@ export class FileState {
     for (const e of [...this.open.values()]) this.startFlush(e);
   }
 
-  /** Everything buffered so far is on every replica and the size is committed. */
+  /**
+   * Everything buffered so far is on every replica and the size is committed. The commit does
+   * not wait for the data (see the top of this file): close costs one round trip, not two.
+   */
   async flushAll(): Promise<void> {
     for (const e of [...this.open.values()]) this.startFlush(e);
-    if (this.inflight.size > 0) await Promise.all([...this.inflight.values()]);
-    await this.commit();
+    if (this.inflight.size > 0) await Promise.all([...this.inflight.values(), this.commit()]);
+    else await this.commit();
   }
 
-  /** Records the landed size on the master (mtime too); serialised so commits do not cross. */
+  /** Records the size of everything sent on the master (mtime too); serialised so commits do not cross. */
   commit(): Promise<void> {
     const run = async (): Promise<void> => {
-      if (!this.landedSinceCommit && !this.pendingAttrs) return;
-      const landed = this.landedSinceCommit;
+      const seq = this.sendSeq;
+      const sent = seq !== this.committedSeq;
+      if (!sent && !this.pendingAttrs) return;
       const attrs = this.pendingAttrs;
-      this.landedSinceCommit = false;
       this.pendingAttrs = undefined;
       try {
         // Attributes alone (the buffered data was cut away meanwhile): no size, no new mtime.
-        const attr = landed
-          ? await this.env.client.commitWrite(this.ino, this.landedEnd, attrs && { changes: attrs.changes, cred: attrs.cred })
+        const attr = sent
+          ? await this.env.client.commitWrite(this.ino, this.sentEnd, attrs && { changes: attrs.changes, cred: attrs.cred })
           : await this.env.client.setattr(this.ino, attrs!.changes, attrs!.cred);
+        if (seq > this.committedSeq) this.committedSeq = seq;
         this.committed(attr);
         this.env.onAttr?.(attr);
       } catch (err) {
-        this.landedSinceCommit ||= landed;
         // A change the master refuses (EPERM...) is reported once, not retried forever.
         const refused = err instanceof GfsError && !err.retryable;
         if (attrs && !refused) this.pendingAttrs ??= attrs;
@@ -330,16 +339,16 @@ export class FileState {
     const attr = await apply();
     this.env.onAttr?.(attr);
     this.changed();
-    this.landedEnd = Math.min(this.landedEnd, size);
+    this.sentEnd = Math.min(this.sentEnd, size);
     this.size = size;
     this.committed(attr);
     return attr;
   }
 
-  /** Idle timer: send data that sat buffered too long, and commit what landed. */
+  /** Idle timer: send data that sat buffered too long, and commit what was sent. */
   flushIdle(now: number): void {
     for (const e of [...this.open.values()]) if (now - e.touched >= IDLE_FLUSH_MS) this.startFlush(e);
-    if (this.open.size === 0 && this.inflight.size === 0 && (this.landedSinceCommit || this.pendingAttrs)) {
+    if (this.open.size === 0 && this.inflight.size === 0 && (this.sendSeq !== this.committedSeq || this.pendingAttrs)) {
       this.commit().catch((err) => this.fail(err, { op: 'commit' }));
     }
   }
