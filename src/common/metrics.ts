@@ -8,6 +8,7 @@
 // overhead: the hot paths then test one boolean and do nothing else.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import client from 'prom-client';
+import { FastHistogram, type HistogramChild } from './fast-histogram.js';
 import { OpStats } from './op-stats.js';
 
 export const registry = new client.Registry();
@@ -74,8 +75,12 @@ export function initProcessMetrics(role: string): void {
 }
 
 /** The Prometheus text of every metric of this process. */
-export function metricsText(): Promise<string> {
-  return registry.metrics();
+export async function metricsText(): Promise<string> {
+  const defaults = processMetricsFor === undefined ? '' : `role="${processMetricsFor.replace(/["\\\n]/g, '_')}"`;
+  let text = await registry.metrics();
+  if (text && !text.endsWith('\n')) text += '\n';
+  for (const h of FAST_HISTOGRAMS) text += h.text(defaults);
+  return text;
 }
 
 /** A gauge whose value(s) are computed at scrape time. */
@@ -118,23 +123,19 @@ export function labelledCounterFn(name: string, help: string, labelNames: string
 
 // ---------------------------------------------------------------- RPCs served
 
-const serverRpcSeconds = new client.Histogram({
-  name: 'gfs_rpc_server_duration_seconds',
-  help: 'Time to answer an RPC served by this process, by method and outcome (ok|error); _count is the request count',
-  labelNames: ['method', 'outcome'],
-  buckets: LATENCY_BUCKETS,
-  registers: [registry],
-});
-const serverRpcInFlight = new client.Gauge({
-  name: 'gfs_rpc_server_in_flight',
-  help: 'RPCs being served now, by method',
-  labelNames: ['method'],
-  registers: [registry],
-});
+const serverRpcSeconds = new FastHistogram(
+  'gfs_rpc_server_duration_seconds',
+  'Time to answer an RPC served by this process, by method and outcome (ok|error); _count is the request count',
+  ['method', 'outcome'],
+  LATENCY_BUCKETS,
+);
+/** RPCs being served now, by method (a gauge read at scrape time). */
+const serverInFlight = new Map<string, number>();
+labelledGaugeFn('gfs_rpc_server_in_flight', 'RPCs being served now, by method', ['method'], () =>
+  [...serverInFlight].map(([method, n]) => [{ method }, n]),
+);
 
-type Child = { observe(v: number): void };
-type GaugeChild = { inc(): void; dec(): void };
-const serverChildren = new Map<string, { ok: Child; error: Child; inFlight: GaugeChild }>();
+const serverChildren = new Map<string, { ok: HistogramChild; error: HistogramChild }>();
 
 /** RPCs served since start, by method (always counted: cheap; feeds "ops per second"). */
 export const rpcServedCounts = new Map<string, number>();
@@ -142,11 +143,7 @@ export const rpcServedCounts = new Map<string, number>();
 function serverChild(method: string) {
   let c = serverChildren.get(method);
   if (!c) {
-    c = {
-      ok: serverRpcSeconds.labels(method, 'ok'),
-      error: serverRpcSeconds.labels(method, 'error'),
-      inFlight: serverRpcInFlight.labels(method),
-    };
+    c = { ok: serverRpcSeconds.labels(method, 'ok'), error: serverRpcSeconds.labels(method, 'error') };
     serverChildren.set(method, c);
   }
   return c;
@@ -161,10 +158,10 @@ export function serverRpcStarted(method: string): RpcDone {
   rpcServedCounts.set(method, (rpcServedCounts.get(method) ?? 0) + 1);
   if (!perRequest) return NOOP_DONE;
   const c = serverChild(method);
-  c.inFlight.inc();
+  serverInFlight.set(method, (serverInFlight.get(method) ?? 0) + 1);
   const t = performance.now();
   return (failed) => {
-    c.inFlight.dec();
+    serverInFlight.set(method, serverInFlight.get(method)! - 1);
     (failed ? c.error : c.ok).observe((performance.now() - t) / 1000);
   };
 }
@@ -178,39 +175,33 @@ export function rpcServedTotal(except: ReadonlySet<string> = new Set()): number 
 
 // ---------------------------------------------------------------- bytes
 
-const bytesMoved = new client.Counter({
-  name: 'gfs_bytes_total',
-  help: 'Bytes moved by this process, by direction (read|written|pushed|forwarded|cloned)',
-  labelNames: ['direction'],
-  registers: [registry],
-});
-const bytesChildren = new Map<string, { inc(v: number): void }>();
+const bytesMoved = new Map<string, number>();
+labelledCounterFn('gfs_bytes_total', 'Bytes moved by this process, by direction (read|written|pushed|forwarded|cloned)', ['direction'], () =>
+  [...bytesMoved].map(([direction, n]) => [{ direction }, n]),
+);
 
 /** Counts bytes read from / written to disk or the network (skipped when metrics are off). */
 export function countBytes(direction: string, n: number): void {
   if (!perRequest || n <= 0) return;
-  let c = bytesChildren.get(direction);
-  if (!c) bytesChildren.set(direction, (c = bytesMoved.labels(direction)));
-  c.inc(n);
+  bytesMoved.set(direction, (bytesMoved.get(direction) ?? 0) + n);
 }
 
 // ---------------------------------------------------------------- client RPCs and FUSE ops (OpStats)
 
-const clientRpcSeconds = new client.Histogram({
-  name: 'gfs_rpc_client_duration_seconds',
-  help: 'Time of RPCs made by the client library (incl. retries), by target service, method and outcome',
-  labelNames: ['service', 'method', 'outcome'],
-  buckets: LATENCY_BUCKETS,
-  registers: [registry],
-});
-const fuseOpSeconds = new client.Histogram({
-  name: 'gfs_fuse_op_duration_seconds',
-  help: 'Time to answer a FUSE operation, by op and outcome; _count is the op count',
-  labelNames: ['op', 'outcome'],
-  buckets: LATENCY_BUCKETS,
-  registers: [registry],
-});
-const opChildren = new Map<string, { ok: Child; error: Child }>();
+const clientRpcSeconds = new FastHistogram(
+  'gfs_rpc_client_duration_seconds',
+  'Time of RPCs made by the client library (incl. retries), by target service, method and outcome',
+  ['service', 'method', 'outcome'],
+  LATENCY_BUCKETS,
+);
+const fuseOpSeconds = new FastHistogram(
+  'gfs_fuse_op_duration_seconds',
+  'Time to answer a FUSE operation, by op and outcome; _count is the op count',
+  ['op', 'outcome'],
+  LATENCY_BUCKETS,
+);
+const FAST_HISTOGRAMS = [serverRpcSeconds, clientRpcSeconds, fuseOpSeconds];
+const opChildren = new Map<string, { ok: HistogramChild; error: HistogramChild }>();
 
 function opChild(name: string) {
   let c = opChildren.get(name);
