@@ -36,6 +36,11 @@ const monotonic: Clock = () => performance.now();
 
 /** Failure-detector events kept in memory for `gfs status` (newest last). */
 export const MAX_SERVER_EVENTS = 200;
+/**
+ * Chunks one server is told to drop per second at most (spread over its heartbeats): under a
+ * tenth of a core at ~70 us a chunk, so a big delete drains in the background within seconds.
+ */
+export const GC_DELETES_PER_SEC = 1000;
 
 export type ServerEventKind = 'registered' | 'address' | ServerState;
 
@@ -155,11 +160,21 @@ export class ServerRegistry {
     this.servers.get(id)?.pendingDelete.delete(handle);
   }
 
-  takeDeletes(id: string): number[] {
+  /**
+   * Chunks the server may now drop, at most `max` (oldest first); the rest wait for the next
+   * beat. Garbage is collected lazily, as GFS does: an `rm -rf` of many small files frees
+   * thousands of chunks at once, and dropping them all at once took the CPU from the work the
+   * user was waiting for.
+   */
+  takeDeletes(id: string, max = Math.ceil((GC_DELETES_PER_SEC * this.opts.heartbeatMs) / 1000)): number[] {
     const s = this.servers.get(id);
     if (!s) return [];
-    const out = [...s.pendingDelete];
-    s.pendingDelete.clear();
+    const out: number[] = [];
+    for (const h of s.pendingDelete) {
+      if (out.length >= max) break;
+      out.push(h);
+    }
+    for (const h of out) s.pendingDelete.delete(h);
     return out;
   }
 

@@ -288,6 +288,17 @@ describe('open-but-unlinked files', () => {
     expect(m.core.registry.takeDeletes('cs-0').sort()).toEqual(handles.sort());
     m.attrs.release(f.ino, 'c2'); // a repeated release is harmless
   });
+
+  it('are handed to each server a bounded number per heartbeat, oldest first', () => {
+    const m = makeMaster();
+    addServers(m, 1);
+    for (let h = 1; h <= 10; h++) m.core.registry.queueDelete('cs-0', 100 + h);
+    expect(m.core.registry.takeDeletes('cs-0', 4)).toEqual([101, 102, 103, 104]);
+    m.core.registry.cancelDelete('cs-0', 106);
+    expect(m.core.registry.takeDeletes('cs-0', 4)).toEqual([105, 107, 108, 109]);
+    expect(m.core.registry.takeDeletes('cs-0')).toEqual([110]);
+    expect(m.core.registry.takeDeletes('cs-0')).toEqual([]);
+  });
 });
 
 describe('the mutation path', () => {
