@@ -1,5 +1,6 @@
 // The public contract of the gfs client library. The FUSE mount, the CLI, the benchmark and
 // the tests program against this; `GfsClient` (client.ts) implements it.
+import type { GfsError } from '../common/errors.js';
 import type { Attr__Output, StatFsReply__Output, Timespec } from '../generated/gfs/index.js';
 
 export type Attr = Attr__Output;
@@ -68,6 +69,11 @@ export interface GfsClientApi {
   mknod(at: Entry, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
   /** Resolves the inode's attrs when it lives on (other names, still open). */
   unlink(at: Entry, cred?: Cred): Promise<Attr | undefined>;
+  /**
+   * Unlinks of names in directories (by inode), applied one after another and answered in
+   * one call: one result per entry, undefined when it was made, else the error it got.
+   */
+  unlinkBatch(entries: Array<{ parent: number; name: string }>): Promise<Array<GfsError | undefined>>;
   rmdir(at: Entry, cred?: Cred): Promise<void>;
   /**
    * flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically.

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { unpackEntries } from '../common/dirent-pack.js';
-import { GfsError } from '../common/errors.js';
+import { GfsError, isErrnoName } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
 import type * as pb from '../generated/gfs/index.js';
@@ -155,6 +155,17 @@ export class GfsClient implements GfsClientApi {
 
   unlink(at: Entry, cred?: Cred): Promise<Attr | undefined> {
     return this.changed('Unlink', { ...GfsClient.entry(at), cred: this.cred(cred) });
+  }
+
+  async unlinkBatch(entries: Array<{ parent: number; name: string }>): Promise<Array<GfsError | undefined>> {
+    if (entries.length === 0) return [];
+    const r = await this.call<pb.UnlinkBatchRequest, pb.UnlinkBatchReply__Output>('UnlinkBatch', { entries });
+    this.fresh(...r.parents);
+    return entries.map((e, i) => {
+      const res = r.results[i];
+      if (!res) return new GfsError('EIO', `UnlinkBatch: no result for "${e.name}" in directory ${e.parent}`);
+      return res.errno ? GfsError.quiet(isErrnoName(res.errno) ? res.errno : 'EIO', res.message.replace(/^[A-Z0-9]+: /, '')) : undefined;
+    });
   }
 
   async rmdir(at: Entry, cred?: Cred): Promise<void> {

@@ -237,7 +237,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     debug: !!opts.debug,
     stats: new OpStats(),
     noCaps: new Map(),
-    unlinks: new UnlinkQueue(log),
+    unlinks: new UnlinkQueue((entries) => client.unlinkBatch(entries), log),
   };
   const ops: LowLevelOps = afterUnlinks(
     {

@@ -1,6 +1,7 @@
-// Unlinks answered before the master has applied them. `rm -rf` of small files otherwise pays
-// a master round trip per file on top of the FUSE one. An unlink qualifies only when this mount
-// knows everything the answer depends on: the name is in a fresh listing, the inode's attrs
+// Unlinks answered before the master has applied them, sent to it in batches (UnlinkBatch).
+// `rm -rf` of small files otherwise pays a master round trip per file on top of the FUSE one,
+// and a call per name costs the mount and the master more than the unlink itself. An unlink
+// qualifies only when this mount knows everything the answer depends on: the name is in a fresh listing, the inode's attrs
 // are fresh, it is not a directory, has no other link (the survivor's nlink would be unknown)
 // and is not open here. The kernel has already checked the permissions (default_permissions)
 // against those same attrs.
@@ -14,49 +15,106 @@
 import type { Logger } from '../common/logger.js';
 import type { LowLevelOps } from './lowlevel.js';
 
-/** Unlinks under way at once; the next waits for one to finish (bounds memory and master load). */
-export const MAX_UNLINKS_IN_FLIGHT = 128;
+/** Unlinks queued or under way at once; the next waits for room (bounds memory and master load). */
+export const MAX_UNLINKS_PENDING = 1024;
+/** Names sent in one UnlinkBatch call at most. */
+export const UNLINK_BATCH_MAX = 256;
+/**
+ * Batch calls under way at once. Names that arrive while they are collect for the next call,
+ * so an `rm -rf` sends a few calls of many names instead of one call per name, and a lone `rm`
+ * is sent at once.
+ */
+export const UNLINK_BATCHES_IN_FLIGHT = 2;
+
+/** Applies unlinks of names on the master; one result per entry: undefined = done, else why not. */
+export type SendUnlinks = (entries: Array<{ parent: number; name: string }>) => Promise<Array<Error | undefined>>;
+
+interface Queued {
+  parent: number;
+  name: string;
+  onFail: () => void;
+  done: () => void;
+}
 
 export class UnlinkQueue {
   private readonly byDir = new Map<number, Set<Promise<void>>>();
-  private inFlight = 0;
-  private readonly slotWaiters: Array<() => void> = [];
+  private queued: Queued[] = [];
+  private count = 0;
+  private batches = 0;
+  private sendScheduled = false;
+  private readonly roomWaiters: Array<() => void> = [];
   failures = 0;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly send: SendUnlinks,
+    private readonly log: Logger,
+  ) {}
 
+  /** Unlinks queued or under way. */
   get pending(): number {
-    return this.inFlight;
+    return this.count;
   }
 
-  /** Starts `run` (the master's unlink of a name in `dir`) in the background. */
-  async start(dir: number, name: string, run: () => Promise<void>, onFail: () => void): Promise<void> {
-    while (this.inFlight >= MAX_UNLINKS_IN_FLIGHT) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    this.inFlight++;
+  /** Queues the master's unlink of `name` in `dir`; resolves once it is queued (not applied). */
+  async start(dir: number, name: string, onFail: () => void): Promise<void> {
+    while (this.count >= MAX_UNLINKS_PENDING) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    this.count++;
     let set = this.byDir.get(dir);
     if (!set) {
       set = new Set();
       this.byDir.set(dir, set);
     }
     const s = set;
-    const p: Promise<void> = run()
-      .catch((err: unknown) => {
-        this.failures++;
-        onFail();
-        this.log.warn({ dir, name, err: (err as Error)?.message ?? String(err) }, 'background unlink refused by the master');
-      })
-      .finally(() => {
-        s.delete(p);
-        if (s.size === 0 && this.byDir.get(dir) === s) this.byDir.delete(dir);
-        this.inFlight--;
-        this.slotWaiters.shift()?.();
-      });
+    let done!: () => void;
+    const p = new Promise<void>((resolve) => (done = resolve)).finally(() => {
+      s.delete(p);
+      if (s.size === 0 && this.byDir.get(dir) === s) this.byDir.delete(dir);
+      this.count--;
+      this.roomWaiters.shift()?.();
+    });
     s.add(p);
+    this.queued.push({ parent: dir, name, onFail, done });
+    this.schedule();
+  }
+
+  /** Sends what is queued once the current turn is over (names of this turn go together). */
+  private schedule(): void {
+    if (this.sendScheduled || this.batches >= UNLINK_BATCHES_IN_FLIGHT || this.queued.length === 0) return;
+    this.sendScheduled = true;
+    setImmediate(() => {
+      this.sendScheduled = false;
+      void this.sendBatch();
+    });
+  }
+
+  private async sendBatch(): Promise<void> {
+    if (this.batches >= UNLINK_BATCHES_IN_FLIGHT || this.queued.length === 0) return;
+    const batch = this.queued.splice(0, UNLINK_BATCH_MAX);
+    this.batches++;
+    this.schedule(); // a full batch left more behind: another call may go beside this one
+    let results: Array<Error | undefined>;
+    try {
+      results = await this.send(batch.map(({ parent, name }) => ({ parent, name })));
+    } catch (err) {
+      results = batch.map(() => err as Error);
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const q = batch[i]!;
+      const err = results[i];
+      if (err) {
+        this.failures++;
+        q.onFail();
+        this.log.warn({ dir: q.parent, name: q.name, err: err.message ?? String(err) }, 'background unlink refused by the master');
+      }
+      q.done();
+    }
+    this.batches--;
+    this.schedule();
   }
 
   /** Resolves once the unlinks under way in these directories are settled. */
   async settled(dirs: ReadonlyArray<number | undefined>): Promise<void> {
-    if (this.inFlight === 0) return;
+    if (this.count === 0) return;
     const ps: Promise<void>[] = [];
     for (const d of dirs) {
       const s = d === undefined ? undefined : this.byDir.get(d);
@@ -67,7 +125,7 @@ export class UnlinkQueue {
 
   /** Every unlink under way (rmdir, rename, unmount). */
   async all(): Promise<void> {
-    if (this.inFlight === 0) return;
+    if (this.count === 0) return;
     await Promise.all([...this.byDir.values()].flatMap((s) => [...s]));
   }
 }

@@ -159,7 +159,7 @@ export function matchExport(rules: ExportRule[], host: string): ExportRule | und
 
 /** Methods that change the namespace or data: refused on a read-only export. */
 const MUTATING = new Set([
-  'Mkdir', 'Create', 'Mknod', 'Unlink', 'Rmdir', 'Rename', 'Link', 'Symlink', 'SetAttr', 'SetXattr',
+  'Mkdir', 'Create', 'Mknod', 'Unlink', 'UnlinkBatch', 'Rmdir', 'Rename', 'Link', 'Symlink', 'SetAttr', 'SetXattr',
   'RemoveXattr', 'CommitWrite', 'ReserveAppend', 'SetGoal',
 ]);
 /** Methods whose request carries a cred to squash. */
@@ -264,6 +264,7 @@ export function exportGuard(core: MasterCore, handlers: UnaryMasterHandlers, rul
           if (method === 'Fsck' && (req.path === '' || req.path === undefined)) req.path = '/';
           for (const f of PATH_FIELDS) if (typeof req[f] === 'string') req[f] = mapPath(rule, req[f] as string, method);
           for (const f of INO_FIELDS) checkIno(rule, req[f]);
+          if (method === 'UnlinkBatch') for (const e of (req.entries as Array<{ parent?: unknown }> | undefined) ?? []) checkIno(rule, e.parent);
         }
       } catch (err) {
         log.debug({ rpc: method, peer: host, err: (err as Error).message }, 'refused by exports');

@@ -18,6 +18,8 @@ import { checkTime } from './time.js';
 
 /** Inodes one Release may name (clients batch theirs: release-batcher.ts). */
 export const MAX_RELEASES_PER_CALL = 4096;
+/** Names one UnlinkBatch may name (each is a change of its own; the loop is not held longer). */
+export const MAX_UNLINKS_PER_CALL = 1024;
 
 /** The unary handlers of the Master service (Session, which serves them over a stream, is added by security.ts). */
 type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
@@ -124,6 +126,21 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     Unlink: mutating('Unlink', (req) => {
       const r = ns.unlink(entryOf(req));
       return { parent: toAttr(r.parent), attr: r.survivor && toAttr(r.survivor) };
+    }),
+    UnlinkBatch: mutating('UnlinkBatch', (req) => {
+      if (req.entries.length > MAX_UNLINKS_PER_CALL) throw einval(`UnlinkBatch: ${req.entries.length} entries, at most ${MAX_UNLINKS_PER_CALL}`);
+      const parents = new Map<number, Inode>();
+      const results = req.entries.map((e) => {
+        try {
+          const r = ns.unlink({ path: '', parent: e.parent, name: e.name });
+          parents.set(r.parent.ino, r.parent);
+          return { errno: '', message: '' };
+        } catch (err) {
+          if (!(err instanceof GfsError)) throw err;
+          return { errno: err.code, message: err.message };
+        }
+      });
+      return { results, parents: [...parents.values()].map(toAttr) };
     }),
     Rmdir: mutating('Rmdir', (req) => {
       log.debug({ path: req.path, parent: req.parent, name: req.name }, 'rmdir');

@@ -116,6 +116,37 @@ describe('master over gRPC', () => {
     expect(await errCode('SetAttr', { path: '/dir/file', cred, valid: 0, atime: { kind: 'TIME_SET', time: { sec: 1, nsec: 2e9 } } })).toBe('EINVAL');
   });
 
+  it('UnlinkBatch applies each name on its own and answers each', async () => {
+    const d = await call('Mkdir', { path: '/batch', mode: 0o755 });
+    const e = await call('Mkdir', { path: '/batch2', mode: 0o755 });
+    const parent = d.attr.ino;
+    for (const n of ['a', 'b', 'twice']) await call('Create', { path: `/batch/${n}`, mode: 0o644, exclusive: true });
+    await call('Create', { path: '/batch2/c', mode: 0o644, exclusive: true });
+    await call('Mkdir', { path: '/batch/sub', mode: 0o755 });
+    await call('Link', { src: '/batch/twice', dst: '/batch/other-name' });
+    const r = await call('UnlinkBatch', {
+      entries: [
+        { parent, name: 'a' },
+        { parent, name: 'missing' },
+        { parent, name: 'sub' },
+        { parent, name: 'a' }, // gone by the time it is applied
+        { parent: e.attr.ino, name: 'c' },
+        { parent, name: 'twice' },
+        { parent: 987654, name: 'x' },
+        { parent, name: 'b' },
+      ],
+    });
+    expect(r.results.map((x: { errno: string }) => x.errno)).toEqual(['', 'ENOENT', 'EISDIR', 'ENOENT', '', '', 'ENOENT', '']);
+    expect(r.results[2].message).toMatch(/sub/);
+    const dirs = new Map(r.parents.map((a: { ino: number; nlink: number }) => [a.ino, a]));
+    expect([...dirs.keys()].sort()).toEqual([parent, e.attr.ino].sort());
+    const listing = await call('ReadDir', { path: '/batch' });
+    expect(listing.entries.map((x: { name: string }) => x.name).sort()).toEqual(['other-name', 'sub']);
+    expect((await call('GetAttr', { path: '/batch/other-name' })).attr.nlink).toBe(1);
+    expect((await call('ReadDir', { path: '/batch2' })).entries).toEqual([]);
+    expect(await errCode('UnlinkBatch', { entries: Array.from({ length: 1025 }, () => ({ parent, name: 'x' })) })).toBe('EINVAL');
+  });
+
   it('allocates chunks, truncates on replicas, and garbage-collects through heartbeats', async () => {
     const f = await call('Create', { path: '/data', mode: 0o644, exclusive: true });
     const ino = f.attr.ino;

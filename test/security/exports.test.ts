@@ -96,6 +96,15 @@ describe('exports through the mount', () => {
       expect((await admin.readdir('/')).map((e) => e.name)).not.toContain('d');
       const r = await sh(`rmdir ${mnt('sub')}/d/.. 2>&1; ls ${mnt('sub')}`);
       expect(r.stdout).toContain('inside');
+      // A batch of unlinks naming a directory outside the subtree is refused as a whole.
+      const outsider = new GfsClient({ master: `[::1]:${port}`, secretFile: join(c.dir, 'master', 'client.key') });
+      try {
+        const top = await admin.getattr('/');
+        await expect(outsider.unlinkBatch([{ parent: top.ino, name: 'top' }])).rejects.toMatchObject({ code: 'ENOENT' });
+      } finally {
+        await outsider.close();
+      }
+      expect((await admin.readdir('/')).map((e) => e.name)).toContain('top');
     } finally {
       await m.unmount();
     }
