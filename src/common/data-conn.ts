@@ -18,6 +18,12 @@ import type { TlsFiles } from './auth.js';
 /** Connecting and saying Hello must finish within this. */
 export const DATA_CONNECT_TIMEOUT_MS = 5_000;
 const KEEPALIVE_MS = 10_000;
+/**
+ * Deadlines are checked this often, all requests of a connection in one pass, so a request
+ * fails at most this late. A timer per request cost a small read two timer-list operations and
+ * an object that thousands of reads in flight kept alive through every young-generation GC.
+ */
+export const DEADLINE_SWEEP_MS = 100;
 
 export interface DataConnOptions {
   /** The `gfs-auth` value (auth.ts authValue); undefined against servers that check nothing. */
@@ -29,7 +35,9 @@ export interface DataConnOptions {
 interface Pending {
   resolve(f: Frame): void;
   reject(err: GfsError): void;
-  timer: NodeJS.Timeout;
+  /** performance.now() after which it fails with ETIMEDOUT. */
+  deadline: number;
+  timeoutMs: number;
   context: string;
   /** Where the payload of the Ok reply goes when it spans socket pieces (at most its length). */
   into?: Buffer;
@@ -50,6 +58,7 @@ export class DataConn {
   private nextId = 1;
   private failure: GfsError | undefined;
   private readonly writer: FrameWriter;
+  private sweeper: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly addr: string,
@@ -131,23 +140,34 @@ export class DataConn {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.pending.delete(id)) return;
-        const err = new GfsError('ETIMEDOUT', `${context}: no answer within ${timeoutMs} ms`);
-        reject(err);
-        // A late reply could still be streaming into the caller's buffer, or our payload still
-        // wait in the socket, and the caller now reuses that memory: this connection must not
-        // move another byte.
-        if (into || p.unsent) this.fail(lost(this.addr, `a request got no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const p: Pending = { resolve, reject, timer, context, into, unsent: !!payload && payload.length > 0 };
+      const p: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, timeoutMs, context, into, unsent: !!payload && payload.length > 0 };
       this.pending.set(id, p);
+      this.sweeper ??= setInterval(this.sweep, DEADLINE_SWEEP_MS).unref();
       this.writer.write(kind, id, header, payload, () => {
         p.unsent = false;
         sent?.();
       });
     });
   }
+
+  /** Fails the requests past their deadline; stops itself once nothing is pending. */
+  private readonly sweep = (): void => {
+    if (this.pending.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(id);
+      p.reject(new GfsError('ETIMEDOUT', `${p.context}: no answer within ${p.timeoutMs} ms`));
+      // A late reply could still be streaming into the caller's buffer, or our payload still
+      // wait in the socket, and the caller now reuses that memory: this connection must not
+      // move another byte.
+      if (p.into || p.unsent) this.fail(lost(this.addr, `a request got no answer within ${p.timeoutMs} ms`));
+    }
+  };
 
   close(): void {
     this.fail(lost(this.addr, 'closed by this client'));
@@ -157,7 +177,6 @@ export class DataConn {
     const p = this.pending.get(f.id);
     if (!p) return; // timed out meanwhile
     this.pending.delete(f.id);
-    clearTimeout(p.timer);
     if (f.kind === Kind.Ok) p.resolve(f);
     else if (f.kind === Kind.Err) {
       let err: GfsError;
@@ -174,8 +193,9 @@ export class DataConn {
     if (this.failure) return;
     this.failure = err;
     this.socket.destroy();
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
       p.reject(new GfsError(err.code, `${p.context}: ${err.message.replace(/^[A-Z0-9]+: /, '')}`, err.grpcCode));
     }
     this.pending.clear();
