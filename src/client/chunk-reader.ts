@@ -1,10 +1,10 @@
 // Reads a byte range of a file: split into chunk pieces run in parallel (bounded), each piece
 // read from the best replica and failed over on error, bad checksum, stale version or
 // timeout. Bad bytes never reach the caller: chunkservers verify checksums before sending.
-import type { LimitFunction } from 'p-limit';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
-import { retry } from '../common/deadline.js';
+import { retry, type RetryOptions } from '../common/deadline.js';
+import type { TaskLimit } from '../common/task-limit.js';
 import type { Logger } from '../common/logger.js';
 import type { ChunkRpc } from './chunk-rpc.js';
 import type { ChunkLocator } from './chunk-locator.js';
@@ -18,13 +18,21 @@ import type { ReportBadReplicaRequest } from '../generated/gfs/index.js';
 export const READ_RETRY_WINDOW_MS = 30_000;
 const READ_RETRY_BASE_MS = 50;
 const READ_RETRY_MAX_DELAY_MS = 2_000;
+/** One options object for every piece: a small read is made often, and each made one. */
+const READ_RETRY: RetryOptions = {
+  attempts: Number.MAX_SAFE_INTEGER,
+  baseDelayMs: READ_RETRY_BASE_MS,
+  maxDelayMs: READ_RETRY_MAX_DELAY_MS,
+  windowMs: READ_RETRY_WINDOW_MS,
+  retryable: (err) => err instanceof GfsError && (err.retryable || err.code === 'ESTALE'),
+};
 
 export interface ReaderDeps {
   master: MasterRpc;
   chunks: ChunkRpc;
   locator: ChunkLocator;
   picker: ReplicaPicker;
-  limit: LimitFunction;
+  limit: TaskLimit;
   pieceBytes: number;
   log?: Logger;
 }
@@ -68,7 +76,7 @@ export class ChunkReader {
    */
   async readOnce(info: ChunkInfo, offset: number, length: number): Promise<Buffer> {
     const { picker, chunks } = this.d;
-    const r = picker.order(info.replicas)[0];
+    const r = picker.best(info.replicas);
     if (!r) throw new GfsError('EHOSTDOWN', `chunk ${info.handle}: no replica to read`);
     const out = Buffer.allocUnsafe(length);
     const got = await this.d.limit(() => picker.track(r.addr, () => chunks.read(r, info.handle, info.version, offset, length, out, 0, info.token)));
@@ -94,21 +102,33 @@ export class ChunkReader {
         }
         let last: unknown;
         let missing = 0;
-        for (const r of picker.order(info.replicas)) {
+        /** One replica: true when it answered; false to try the next; 'stale' when our locations are old. */
+        const attempt = async (r: ChunkInfo['replicas'][number]): Promise<boolean | 'stale'> => {
           try {
             const got = await picker.track(r.addr, () =>
               chunks.read(r, info.handle, info.version, p.chunkOffset, p.length, out, p.at, info.token),
             );
             out.fill(0, p.at + got, p.at + p.length);
             picker.succeeded(r.addr);
-            return;
+            return true;
           } catch (err) {
             last = err;
             if (err instanceof GfsError && err.code === 'ENOENT') missing++;
             picker.failed(r.addr);
             this.onReplicaError(info.handle, r.serverId, r.addr, err);
-            if (err instanceof GfsError && err.code === 'ESTALE') break; // our locations are old
+            return err instanceof GfsError && err.code === 'ESTALE' ? 'stale' : false;
           }
+        };
+        const first = picker.best(info.replicas)!;
+        let outcome = await attempt(first);
+        if (outcome === true) return;
+        if (outcome === false) {
+          for (const r of picker.order(info.replicas)) {
+            if (r === first) continue;
+            outcome = await attempt(r);
+            if (outcome !== false) break;
+          }
+          if (outcome === true) return;
         }
         if (info.unwritten && missing === info.replicas.length) {
           // Allocated, never written (a file extended by truncate, a write still buffered or
@@ -119,13 +139,7 @@ export class ChunkReader {
         locator.cache.invalidateChunk(ino, p.index);
         throw asRetryable(last, `read of chunk ${info.handle} failed on every replica`);
       },
-      {
-        attempts: Number.MAX_SAFE_INTEGER,
-        baseDelayMs: READ_RETRY_BASE_MS,
-        maxDelayMs: READ_RETRY_MAX_DELAY_MS,
-        deadline: Date.now() + READ_RETRY_WINDOW_MS,
-        retryable: (err) => err instanceof GfsError && (err.retryable || err.code === 'ESTALE'),
-      },
+      READ_RETRY,
     );
   }
 

@@ -88,7 +88,8 @@ export class ChunkRpc {
     const f = await this.data!.request(addr, Kind.Read, readCodec.encode({ handle, version, offset, length, token }), undefined, this.timeoutFor(length), `read chunk ${handle} from ${addr}`, dest);
     if (f.payload.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
     // A large reply was received straight into `dest`; a small one arrived whole in one piece.
-    if (f.payload.buffer !== dest.buffer || f.payload.byteOffset !== dest.byteOffset) f.payload.copy(dest);
+    // set(), not copy(): Buffer.copy makes a view per call, a third of a 4 KiB read's copy time.
+    if (f.payload.buffer !== dest.buffer || f.payload.byteOffset !== dest.byteOffset) dest.set(f.payload);
     return f.payload.length;
   }
 

@@ -9,19 +9,40 @@ export class ReplicaPicker {
   private readonly inflight = new Map<string, number>();
   private readonly failedUntil = new Map<string, number>();
 
+  /**
+   * The replica order() would put first, without building the order: every small read starts
+   * here, and nearly all of them end with it.
+   */
+  best(replicas: ChunkLocation__Output[]): ChunkLocation__Output | undefined {
+    if (replicas.length <= 1) return replicas[0];
+    const now = Date.now();
+    let best: ChunkLocation__Output | undefined;
+    let bestScore = Infinity;
+    for (const r of replicas) {
+      const s = this.score(r, now);
+      if (s < bestScore) {
+        best = r;
+        bestScore = s;
+      }
+    }
+    return best;
+  }
+
+  /** Failed recently: last; then fewest of our requests in flight plus the master's load; a random fraction breaks ties. */
+  private score(r: ChunkLocation__Output, now: number): number {
+    const penalty = (this.failedUntil.get(r.addr) ?? 0) > now ? 1e9 : 0;
+    return penalty + (this.inflight.get(r.addr) ?? 0) + r.load + Math.random();
+  }
+
   order(replicas: ChunkLocation__Output[]): ChunkLocation__Output[] {
     const n = replicas.length;
     if (n <= 1) return replicas;
     const now = Date.now();
     // Scores are whole numbers; a random fraction breaks ties and spreads readers of one chunk
-    // over its replicas. An insertion sort of a handful: every small read passes here.
+    // over its replicas. An insertion sort of a handful.
     const out = replicas.slice();
     const score = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = out[i]!;
-      const penalty = (this.failedUntil.get(r.addr) ?? 0) > now ? 1e9 : 0;
-      score[i] = penalty + (this.inflight.get(r.addr) ?? 0) + r.load + Math.random();
-    }
+    for (let i = 0; i < n; i++) score[i] = this.score(out[i]!, now);
     for (let i = 1; i < n; i++) {
       const r = out[i]!;
       const s = score[i]!;

@@ -28,6 +28,11 @@ export interface RetryOptions {
   maxDelayMs: number;
   /** Give up when the next attempt would start after this wall-clock time (ms since epoch). */
   deadline?: number;
+  /**
+   * Or: give up when it would start this long after the first attempt began. Lets a caller
+   * keep one options object for every call instead of building one per call.
+   */
+  windowMs?: number;
   /** Which errors are worth another attempt; the rest are thrown at once. */
   retryable?: (err: unknown) => boolean;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
@@ -38,6 +43,7 @@ const defaultRetryable = (err: unknown) => err instanceof GfsError && err.retrya
 /** Exponential backoff with full jitter (AWS architecture blog), bounded in attempts and time. */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   const retryable = opts.retryable ?? defaultRetryable;
+  const deadline = opts.deadline ?? (opts.windowMs !== undefined ? Date.now() + opts.windowMs : undefined);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
@@ -45,7 +51,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryO
       if (attempt >= opts.attempts || !retryable(err)) throw err;
       const cap = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1));
       const delay = Math.random() * cap;
-      if (opts.deadline !== undefined && Date.now() + delay >= opts.deadline) throw err;
+      if (deadline !== undefined && Date.now() + delay >= deadline) throw err;
       opts.onRetry?.(err, attempt, delay);
       await sleep(delay);
     }
