@@ -3,9 +3,9 @@
 // when small), then a write at the lease-holding primary, which applies it in serial order
 // on every replica. A failed piece is retried with a fresh lease from the master.
 import { randomUUID } from 'node:crypto';
-import type { LimitFunction } from 'p-limit';
 import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
+import type { TaskLimit } from '../common/task-limit.js';
 import { INLINE_WRITE_MAX } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
 import type { ChunkRpc, ReplicaTarget } from './chunk-rpc.js';
@@ -22,7 +22,7 @@ const WRITE_RETRY_MAX_DELAY_MS = 2_000;
 export interface WriterDeps {
   chunks: ChunkRpc;
   locator: ChunkLocator;
-  limit: LimitFunction;
+  limit: TaskLimit;
   pieceBytes: number;
   log?: Logger;
 }

@@ -2,11 +2,11 @@
 // to a cluster. Namespace calls go to the master; bytes move directly between this process
 // and chunkservers, many chunk pieces in parallel.
 import { randomUUID } from 'node:crypto';
-import pLimit from 'p-limit';
 import { unpackEntries } from '../common/dirent-pack.js';
 import { GfsError, isErrnoName } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
+import { taskLimit } from '../common/task-limit.js';
 import type * as pb from '../generated/gfs/index.js';
 import type { Attr, Cred, DirListing, Entry, GfsClientApi, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
 import { ChunkLocator } from './chunk-locator.js';
@@ -52,7 +52,7 @@ export class GfsClient implements GfsClientApi {
     this.master = new MasterRpc(this.opts, this.stats, security);
     this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security, this.opts.dataChannel, this.opts.maxParallelPieces);
     this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS), () => ({ clientId: this.clientId, cred: this.cred() }));
-    const limit = pLimit(this.opts.maxParallelPieces);
+    const limit = taskLimit(this.opts.maxParallelPieces);
     const picker = new ReplicaPicker();
     const common = { chunks: this.chunks, locator: this.locator, limit, pieceBytes: this.opts.pieceBytes, log: this.opts.log };
     this.reader = new ChunkReader({ ...common, pieceBytes: this.opts.readPieceBytes, master: this.master, picker });

@@ -1,0 +1,51 @@
+// A bounded pool for the client's chunk pieces: at most `max` tasks run, the rest wait in
+// order. p-limit does the same with about six promises and as many closures per task; with
+// 10,000 small reads queued at once that was 7 us of CPU per read against ~40 us for the
+// whole read (measured with 64 running), so the hot path uses this instead. Other pools,
+// where a task costs milliseconds, keep p-limit.
+
+export interface TaskLimit {
+  <T>(fn: () => Promise<T>): Promise<T>;
+  readonly activeCount: number;
+  readonly pendingCount: number;
+}
+
+export function taskLimit(max: number): TaskLimit {
+  if (!Number.isInteger(max) || max < 1) throw new TypeError(`taskLimit: max must be a positive integer, got ${max}`);
+  let active = 0;
+  // A queue as an array with a moving head: shift() on a long array is O(n).
+  let queue: Array<() => void> = [];
+  let head = 0;
+  const done = (): void => {
+    active--;
+    if (head < queue.length) {
+      const next = queue[head]!;
+      queue[head++] = undefined as never;
+      if (head > 1024 && head * 2 > queue.length) {
+        queue = queue.slice(head);
+        head = 0;
+      }
+      next();
+    }
+  };
+  const start = <T>(fn: () => Promise<T>): Promise<T> => {
+    active++;
+    let p: Promise<T>;
+    try {
+      p = fn();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(done, done);
+    return p;
+  };
+  const limit = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active < max) return start(fn);
+    return new Promise<T>((resolve, reject) => queue.push(() => start(fn).then(resolve, reject)));
+  };
+  Object.defineProperties(limit, {
+    activeCount: { get: () => active },
+    pendingCount: { get: () => queue.length - head },
+  });
+  return limit as TaskLimit;
+}
