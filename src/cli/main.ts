@@ -150,7 +150,7 @@ program
   .option('--read-bytes <n>', 'size of each small read', '4096')
   .option('--client-mib <n>', 'size of the client-library test file (default 256; smoke 16)')
   .option('--ramp-max <n>', 'highest concurrency of the ramp 1,2,4,... (default 256; smoke 8)')
-  .option('--ramp-step-ms <ms>', 'duration of each ramp step (default 2000; smoke 300)')
+  .option('--ramp-step-ms <ms>', 'duration of each ramp step (default 1000; smoke 300)')
   .option('--out <dir>', 'results go to <dir>/<timestamp>/ (results.json, ratios.svg, table.txt)', './bench-results')
   .action(async (o) => (await import('../bench/suite.js')).runBench(o));
 
