@@ -19,6 +19,8 @@ import { startGfs, startMoosefs, type SystemUnderTest } from './systems.js';
 import { ProcSampler, summarizeTelemetry } from './telemetry.js';
 
 export const WORKLOAD_GROUPS = ['fs', 'git', 'client', 'ramp'] as const;
+/** Seconds the client-library phase after the repetitions takes at most here (budget planning). */
+const CLIENT_PHASE_RESERVE_S = 45;
 
 export interface BenchCliOptions {
   peer?: string;
@@ -148,10 +150,6 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const systems: SystemName[] = o.peer ? ['gfs', 'moosefs'] : ['gfs'];
-  // The peer is brought up once and kept for every repetition: its script's up and down took
-  // ~20 s a repetition here, time the 15-minute run cannot spare. It sits idle while gfs runs
-  // (no workload, heartbeats only); gfs starts from nothing each repetition.
-  let peerSys: SystemUnderTest | undefined;
   const repSeconds: number[] = [];
   let stoppedByBudget = '';
   try {
@@ -159,7 +157,9 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
       if (rep > 1 && o.budgetMin) {
         const next = Math.max(...repSeconds);
         const used = (performance.now() - t0) / 1000;
-        if (used + next > o.budgetMin * 60) {
+        // Room is kept for the client-library phase that follows the repetitions.
+        const reserve = !o.skip.has('client') || !o.skip.has('ramp') ? CLIENT_PHASE_RESERVE_S : 0;
+        if (used + next + reserve > o.budgetMin * 60) {
           stoppedByBudget = `stopped after ${rep - 1} of ${o.runs} repetitions: one takes ~${Math.round(next / 60)} min here and the budget is ${o.budgetMin} min (--budget-min; or pass --runs explicitly)`;
           log(stoppedByBudget);
           break;
@@ -175,16 +175,9 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
       }
       repSeconds.push((performance.now() - repStart) / 1000);
     }
+    const gfsRuns = runs.filter((x) => x.system === 'gfs' && !x.error);
+    if (gfsRuns.length && (!o.skip.has('client') || !o.skip.has('ramp')) && !aborted) await clientPhase(gfsRuns);
   } finally {
-    if (peerSys) {
-      try {
-        await peerSys.down();
-        log('moosefs down');
-      } catch (err) {
-        log(`moosefs: stopping failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      live.delete(peerSys);
-    }
     sampler.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -196,10 +189,12 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
     const hooks: PhaseHooks = { begin: (w) => sampler.begin(name, rep, w), end: (n) => sampler.end(n) };
     let sys: SystemUnderTest | undefined;
     try {
-      const fresh = name === 'gfs' || !peerSys;
-      sys = name === 'gfs' ? await startGfs(mkdtempSync(join(base, 'gfs-')), log) : (peerSys ??= await startMoosefs(join(shared!, 'peer-moosefs.sh'), log));
+      // Each system starts afresh every repetition and is stopped after it: a peer left up
+      // keeps collecting its garbage in the background (MooseFS used 12-20% of a core for
+      // minutes after an rm -rf of 5,000 files), which would tax the other system's run.
+      sys = name === 'gfs' ? await startGfs(mkdtempSync(join(base, 'gfs-')), log) : await startMoosefs(join(shared!, 'peer-moosefs.sh'), log);
       live.add(sys);
-      result.upSeconds = fresh ? sys.upSeconds : 0;
+      result.upSeconds = sys.upSeconds;
       const watched = sys.processes();
       // The client-library experiments run in this process: watch it too.
       sampler.watch(name === 'gfs' ? [...watched, { label: 'bench (client lib)', pid: process.pid }] : watched, sys.metrics);
@@ -223,9 +218,6 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
         log(`  ${name} git_clone ${m.git_clone!.value} files/s (${m.git_clone_s!.value} s)`);
         add(m);
       }
-      if (name === 'gfs' && sys.client && (!o.skip.has('client') || !o.skip.has('ramp')) && !aborted) {
-        await clientExperiments(sys.client, result, hooks);
-      }
       result.seconds = (performance.now() - w0) / 1000;
     } catch (err) {
       result.error = err instanceof Error ? err.message : String(err);
@@ -233,7 +225,7 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
     } finally {
       sampler.end();
       sampler.unwatch();
-      if (sys && sys !== peerSys) {
+      if (sys) {
         try {
           await sys.down();
           log(`${name} down`);
@@ -248,50 +240,80 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
     return result;
   }
 
-  async function clientExperiments(conn: ClientOptions, result: SystemRun, hooks: PhaseHooks): Promise<void> {
-    const m = result.metrics;
-    hooks.begin('client write+read');
-    log(`gfs: client library: write and read back ${o.clientMiB} MiB`);
-    const f: TestFile = await writeTestFile(conn, `/bench-client-${result.run}.bin`, o.clientMiB);
-    hooks.end();
-    result.testFile = { sizeMiB: o.clientMiB, writeMBps: f.writeMBps, readMBps: f.readMBps };
-    m.client_seq_write = { value: r(f.writeMBps, 1), unit: 'MB/s' };
-    m.client_seq_read = { value: r(f.readMBps, 1), unit: 'MB/s' };
+  /**
+   * The client-library experiments, on a gfs cluster of their own after the file-system
+   * repetitions: one dispatch pass per repetition (its results go with that repetition's gfs
+   * run, so the table's medians cover them) and one ramp. Run once rather than in every
+   * repetition, they cost a third of the time, which is what lets three repetitions fit.
+   */
+  async function clientPhase(gfsRuns: SystemRun[]): Promise<void> {
+    const rep = gfsRuns[gfsRuns.length - 1]!.run;
+    const hooks: PhaseHooks = { begin: (w) => sampler.begin('gfs', rep, w), end: (n) => sampler.end(n) };
+    let sys: SystemUnderTest | undefined;
     try {
-      if (!o.skip.has('client')) {
-        log(`gfs: client library: ${o.reads} reads one at a time, then all in flight`);
-        hooks.begin(`${o.reads} reads`);
-        const d = await dispatchExperiment(conn, f, o.reads, o.readBytes);
-        hooks.end();
-        result.dispatch = d;
-        Object.assign(m, {
-          reads_serial: { value: r(d.serial.opsPerSec, 0), unit: 'reads/s' },
-          reads_serial_mean_ms: { value: r(d.serial.meanMs, 3), unit: 'ms' },
-          reads_serial_p99_ms: { value: r(d.serial.p99Ms, 3), unit: 'ms' },
-          reads_parallel: { value: r(d.parallel.opsPerSec, 0), unit: 'reads/s' },
-          reads_parallel_mean_ms: { value: r(d.parallel.meanMs, 1), unit: 'ms' },
-          reads_parallel_p99_ms: { value: r(d.parallel.p99Ms, 1), unit: 'ms' },
-          reads_speedup: { value: r(d.parallel.opsPerSec / d.serial.opsPerSec, 2), unit: 'x' },
-          reads_first_pass: { value: r(d.firstPass.opsPerSec, 0), unit: 'reads/s' },
-          reads_first_pass_speedup: { value: r(d.firstPass.opsPerSec / d.serial.opsPerSec, 2), unit: 'x' },
-          // Memory is judged on the first pass: the growth a process pays to hold the reads at
-          // all (a warm pass may fit in the heap the first one grew, and add nothing).
-          reads_added_rss_mb: { value: r(d.firstPass.addedRssMB, 1), unit: 'MB' },
-          reads_warm_pass_rss_mb: { value: r(d.parallel.addedRssMB, 1), unit: 'MB' },
-          reads_errors: { value: d.firstPass.errors + d.parallel.errors + d.serial.errors, unit: 'count' },
-        } satisfies Metrics);
-        log(`  gfs reads: ${m.reads_serial!.value}/s one at a time, ${m.reads_parallel!.value}/s in flight (first pass ${m.reads_first_pass!.value}/s), +${m.reads_added_rss_mb!.value} MB RSS, ${m.reads_errors!.value} errors`);
-      }
-      if (!o.skip.has('ramp')) {
-        const levels = rampLevels(o.rampMax);
-        log(`gfs: client library: concurrency ramp ${levels.join(',')} (${o.rampStepMs} ms each)`);
-        hooks.begin('ramp');
-        result.ramp = await rampExperiment(conn, f, levels, o.rampStepMs, o.readBytes);
-        hooks.end();
-      }
-    } finally {
+      sys = await startGfs(mkdtempSync(join(base, 'gfs-client-')), log);
+      live.add(sys);
+      sampler.watch([...sys.processes(), { label: 'bench (client lib)', pid: process.pid }], sys.metrics);
+      const conn = sys.client!;
+      hooks.begin('client write+read');
+      log(`gfs: client library: write and read back ${o.clientMiB} MiB`);
+      const f: TestFile = await writeTestFile(conn, '/bench-client.bin', o.clientMiB);
       hooks.end();
-      await removeTestFile(conn, f).catch(() => undefined);
+      try {
+        for (const [i, result] of gfsRuns.entries()) {
+          if (aborted) break;
+          const m = result.metrics;
+          result.testFile = { sizeMiB: o.clientMiB, writeMBps: f.writeMBps, readMBps: f.readMBps };
+          if (i === 0) {
+            m.client_seq_write = { value: r(f.writeMBps, 1), unit: 'MB/s' };
+            m.client_seq_read = { value: r(f.readMBps, 1), unit: 'MB/s' };
+          }
+          if (o.skip.has('client')) continue;
+          log(`gfs: client library: pass ${i + 1}/${gfsRuns.length}: ${o.reads} reads one at a time, then all in flight`);
+          hooks.begin(`${o.reads} reads`);
+          const d = await dispatchExperiment(conn, f, o.reads, o.readBytes);
+          hooks.end();
+          result.dispatch = d;
+          Object.assign(m, {
+            reads_serial: { value: r(d.serial.opsPerSec, 0), unit: 'reads/s' },
+            reads_serial_mean_ms: { value: r(d.serial.meanMs, 3), unit: 'ms' },
+            reads_serial_p99_ms: { value: r(d.serial.p99Ms, 3), unit: 'ms' },
+            reads_parallel: { value: r(d.parallel.opsPerSec, 0), unit: 'reads/s' },
+            reads_parallel_mean_ms: { value: r(d.parallel.meanMs, 1), unit: 'ms' },
+            reads_parallel_p99_ms: { value: r(d.parallel.p99Ms, 1), unit: 'ms' },
+            reads_speedup: { value: r(d.parallel.opsPerSec / d.serial.opsPerSec, 2), unit: 'x' },
+            reads_first_pass: { value: r(d.firstPass.opsPerSec, 0), unit: 'reads/s' },
+            reads_first_pass_speedup: { value: r(d.firstPass.opsPerSec / d.serial.opsPerSec, 2), unit: 'x' },
+            // Memory is judged on the first pass: the growth a process pays to hold the reads at
+            // all (a warm pass may fit in the heap the first one grew, and add nothing).
+            reads_added_rss_mb: { value: r(d.firstPass.addedRssMB, 1), unit: 'MB' },
+            reads_warm_pass_rss_mb: { value: r(d.parallel.addedRssMB, 1), unit: 'MB' },
+            reads_errors: { value: d.firstPass.errors + d.parallel.errors + d.serial.errors, unit: 'count' },
+          } satisfies Metrics);
+          log(`  gfs reads: ${m.reads_serial!.value}/s one at a time, ${m.reads_parallel!.value}/s in flight (first pass ${m.reads_first_pass!.value}/s), +${m.reads_added_rss_mb!.value} MB RSS, ${m.reads_errors!.value} errors`);
+        }
+        if (!o.skip.has('ramp') && !aborted) {
+          const levels = rampLevels(o.rampMax);
+          log(`gfs: client library: concurrency ramp ${levels.join(',')} (${o.rampStepMs} ms each)`);
+          hooks.begin('ramp');
+          gfsRuns[0]!.ramp = await rampExperiment(conn, f, levels, o.rampStepMs, o.readBytes);
+          hooks.end();
+        }
+      } finally {
+        hooks.end();
+        await removeTestFile(conn, f).catch(() => undefined);
+      }
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      log(`gfs client library experiments FAILED: ${msg}`);
+      for (const x of gfsRuns) x.error ??= `client library experiments: ${msg}`;
+    } finally {
+      sampler.end();
+      sampler.unwatch();
+      if (sys) {
+        await sys.down().catch((err) => log(`gfs: stopping failed: ${err instanceof Error ? err.message : String(err)}`));
+        live.delete(sys);
+      }
     }
   }
 
@@ -313,7 +335,7 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
   const lines: string[] = [];
   lines.push(
     `gfs benchmark: 3 chunkservers, goal 3, loopback${o.smoke ? ' (SMOKE sizes: not comparable with the targets)' : ''}`,
-    `${reps} repetition(s)${peer ? ', gfs and moosefs alternating first (gfs started afresh each time, moosefs up throughout and idle while gfs runs)' : ''}; values are median (min-max) over repetitions`,
+    `${reps} repetition(s)${peer ? ', gfs and moosefs alternating first, each started afresh and stopped after its run' : ''}; values are median (min-max) over repetitions`,
   );
   if (peer) lines.push('gfs/moosefs: ratio of medians, >1 means gfs is better (time metrics inverted: moosefs s / gfs s)');
   lines.push(
