@@ -222,8 +222,11 @@ export class ChunkStore {
   private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean): Promise<void> {
     const generation = st.metaGen + 1;
     try {
-      if (st.metaGen === 0) this.pool.take(this.metaPath(h));
-      await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: st.metaGen === 0 });
+      // A pooled file is empty already: opening it with O_TRUNC would truncate it again, and on
+      // ext4 a file truncated to zero is flushed to disk at its close (auto_da_alloc), a
+      // writeback started on every new chunk's meta.
+      const pooled = st.metaGen === 0 && this.pool.take(this.metaPath(h));
+      await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: st.metaGen === 0 && !pooled });
       // A failed write leaves metaGen as it was: the retry rewrites the same (torn) slot.
       st.metaGen = generation;
       if (durable && !st.namesDurable) {
