@@ -1,14 +1,19 @@
 // setxattr/getxattr/listxattr/removexattr. The kernel asks for "security.capability" before
-// every write(2) on FUSE (file_remove_privs), and `ls -l` for "security.selinux" of every
-// file: an inode whose cached attrs say it has no xattrs at all is answered ENODATA here, and
-// the absence of "security.capability" is remembered per inode for a short time, instead of a
-// master round trip each.
+// every write(2) on FUSE (file_remove_privs): an inode whose cached attrs say it has no xattrs
+// at all is answered ENODATA here, and the absence of "security.capability" is remembered per
+// inode for a short time, instead of a master round trip each.
+//
+// SELinux labels are not kept: the kernel labels a FUSE mount by policy (genfscon), never by
+// this xattr, so "security.selinux" answers ENOTSUP, as the "system." ACL names do. GNU ls -l
+// asks for it for every file it lists and, told ENOTSUP, stops asking for the whole device:
+// one round trip per `ls -l` instead of one per file.
 import { GfsError } from '../common/errors.js';
 import { XATTR_NAME_MAX, XATTR_VALUE_MAX } from '../common/limits.js';
 import { credOf, type FsContext } from './context.js';
 import type { LowLevelOps } from './lowlevel.js';
 
 const CAPS = 'security.capability';
+const SELINUX = 'security.selinux';
 const NEG_TTL_MS = 1000;
 const NEG_MAX = 65536;
 
@@ -17,6 +22,7 @@ function checkName(name: string): void {
   if (Buffer.byteLength(name) > XATTR_NAME_MAX) throw new GfsError('ERANGE', 'xattr name too long');
   // POSIX ACLs would be stored but never enforced: say we do not support them.
   if (name.startsWith('system.')) throw new GfsError('ENOTSUP', `xattr namespace not supported: ${name}`);
+  if (name === SELINUX) throw GfsError.quiet('ENOTSUP', 'SELinux labels are not stored on gfs');
 }
 
 export function xattrOps(ctx: FsContext): Pick<LowLevelOps, 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr'> {
@@ -60,7 +66,7 @@ export function xattrOps(ctx: FsContext): Pick<LowLevelOps, 'setxattr' | 'getxat
 
     async listxattr(c, ino) {
       if (cache.get(ino)?.xattrs === 0) return [];
-      return client.listxattr(ino);
+      return (await client.listxattr(ino)).filter((n) => n !== SELINUX);
     },
 
     async removexattr(c, ino, name) {
