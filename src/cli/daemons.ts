@@ -38,6 +38,7 @@ export interface MasterFlags extends CommonDaemonFlags, SecurityFlags {
   heartbeatMs?: string;
   suspectAfterMs?: string;
   deadAfterMs?: string;
+  gcDelayMs?: string;
   maxClones?: string;
   maxClonesPerServer?: string;
   cloneBytesPerSec?: string;
@@ -104,6 +105,7 @@ export async function runMaster(f: MasterFlags): Promise<void> {
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),
     suspectAfterMs: intFlag('suspect-after-ms', f.suspectAfterMs),
     deadAfterMs: intFlag('dead-after-ms', f.deadAfterMs),
+    gcDelayMs: intFlag('gc-delay-ms', f.gcDelayMs),
     repair: {
       maxClones: intFlag('max-clones', f.maxClones),
       maxClonesPerSource: intFlag('max-clones-per-server', f.maxClonesPerServer),

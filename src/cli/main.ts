@@ -48,6 +48,7 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval told to chunkservers')
   .option('--suspect-after-ms <ms>', 'silence before a chunkserver is suspect')
   .option('--dead-after-ms <ms>', 'silence before a chunkserver is dead')
+  .option('--gc-delay-ms <ms>', 'the chunks of deleted files wait this long before chunkservers drop them (default 5000)')
   .option('--max-clones <n>', 're-replication/rebalancing clones in flight cluster-wide (default 4)')
   .option('--max-clones-per-server <n>', 'clones reading from, and writing to, one chunkserver at once (default 2 each)')
   .option('--clone-bytes-per-sec <n>', 'bandwidth bound of one clone (default 64 MiB/s)')

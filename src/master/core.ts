@@ -18,6 +18,8 @@ export interface MasterConfig {
   heartbeatMs: number;
   suspectAfterMs: number;
   deadAfterMs: number;
+  /** How long the chunks of deleted files wait before their servers drop them (GC_DELAY_MS). */
+  gcDelayMs: number;
   /** Re-replication / rebalancing tunables (defaults: REPAIR_DEFAULTS). */
   repair?: Partial<RepairOptions>;
 }
@@ -60,7 +62,7 @@ export class MasterCore {
     // A freed chunk is deleted lazily: each server that held it learns in its next heartbeat.
     this.state.chunks.onFreed = (handle, servers) => {
       this.leases.revoke(handle);
-      for (const s of servers) this.registry.queueDelete(s, handle);
+      for (const s of servers) this.registry.queueDelete(s, handle, cfg.gcDelayMs);
       log.debug({ handle, servers }, 'chunk freed');
     };
   }

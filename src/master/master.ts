@@ -8,6 +8,7 @@ import { startServer, stopServer } from '../common/rpc.js';
 import { MasterCore, type MasterConfig } from './core.js';
 import type { RepairOptions } from './replication-scheduler.js';
 import { SYNC_MODES, type SyncMode } from './oplog.js';
+import { GC_DELAY_MS } from './server-registry.js';
 import { freeOrphans } from './recovery.js';
 import { startMasterHttp, type MasterHttp } from './http.js';
 import { masterHandlers } from './service.js';
@@ -38,6 +39,7 @@ export interface MasterOptions extends MasterSecurityOptions {
   heartbeatMs?: number; // told to chunkservers in RegisterReply; default HEARTBEAT_MS = 1000
   suspectAfterMs?: number; // default 3 * heartbeat
   deadAfterMs?: number; // default 10 * heartbeat
+  gcDelayMs?: number; // default GC_DELAY_MS: the chunks of deleted files wait this long before they are dropped
   /** Re-replication and rebalancing tunables; see REPAIR_DEFAULTS (replication-scheduler.ts). */
   repair?: Partial<RepairOptions>;
   log?: Logger; // default silentLogger
@@ -87,12 +89,13 @@ export function masterConfig(opts: MasterOptions): MasterConfig & { host: string
   const heartbeatMs = int('heartbeatMs', opts.heartbeatMs, HEARTBEAT_MS, 10, 3_600_000);
   const suspectAfterMs = int('suspectAfterMs', opts.suspectAfterMs, 3 * heartbeatMs, heartbeatMs, 86_400_000);
   const deadAfterMs = int('deadAfterMs', opts.deadAfterMs, 10 * heartbeatMs, suspectAfterMs + 1, 86_400_000);
+  const gcDelayMs = int('gcDelayMs', opts.gcDelayMs, GC_DELAY_MS, 0, 86_400_000);
   if (opts.syncMode !== undefined && !SYNC_MODES.includes(opts.syncMode)) {
     throw bad(`syncMode must be one of ${SYNC_MODES.join(', ')}, got ${String(opts.syncMode)}`);
   }
   int('checkpointLogBytes', opts.checkpointLogBytes, CHECKPOINT_LOG_BYTES, 4096, 2 ** 40);
   const repair = opts.repair ? Object.fromEntries(Object.entries(opts.repair).filter(([, v]) => v !== undefined)) : undefined;
-  return { host, port, chunkSize, replication, heartbeatMs, suspectAfterMs, deadAfterMs, repair };
+  return { host, port, chunkSize, replication, heartbeatMs, suspectAfterMs, deadAfterMs, gcDelayMs, repair };
 }
 
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {

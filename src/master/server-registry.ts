@@ -21,12 +21,14 @@ export interface ChunkServerInfo {
   lastSeenWall: number;
   /** The state last logged (transitions are logged once). */
   loggedState: ServerState;
-  /** Handles this server may drop, delivered in the next heartbeat reply. */
-  pendingDelete: Set<number>;
+  /** Handles this server may drop, each with the monotonic ms before which it is not handed out. */
+  pendingDelete: Map<number, number>;
 }
 
 export interface RegistryOptions {
   heartbeatMs: number;
+  /** How long the chunks of deleted files wait before their servers are told to drop them. */
+  gcDelayMs: number;
   suspectAfterMs: number;
   deadAfterMs: number;
 }
@@ -41,6 +43,12 @@ export const MAX_SERVER_EVENTS = 200;
  * tenth of a core at ~70 us a chunk, so a big delete drains in the background within seconds.
  */
 export const GC_DELETES_PER_SEC = 1000;
+/**
+ * The chunks of a deleted file are handed out for dropping no sooner than this: an `rm -rf`
+ * is over before its clean-up starts, instead of sharing the two cores with it (GFS reclaims
+ * lazily, days later; a few seconds keep the recycled files coming for the next creates).
+ */
+export const GC_DELAY_MS = 5_000;
 
 export type ServerEventKind = 'registered' | 'address' | ServerState;
 
@@ -98,7 +106,7 @@ export class ServerRegistry {
         lastSeen: this.clock(),
         lastSeenWall: Date.now(),
         loggedState: 'alive',
-        pendingDelete: new Set(),
+        pendingDelete: new Map(),
       };
       this.servers.set(id, s);
       this.log.info({ server: id, addr }, 'chunkserver registered');
@@ -152,8 +160,10 @@ export class ServerRegistry {
     return candidates.slice(0, Math.max(0, n));
   }
 
-  queueDelete(id: string, handle: number): void {
-    this.servers.get(id)?.pendingDelete.add(handle);
+  /** `delayMs`: not handed out before this long from now (the chunks of deleted files: gcDelayMs). */
+  queueDelete(id: string, handle: number, delayMs = 0): void {
+    const s = this.servers.get(id);
+    if (s && !s.pendingDelete.has(handle)) s.pendingDelete.set(handle, this.clock() + delayMs);
   }
 
   cancelDelete(id: string, handle: number): void {
@@ -161,7 +171,7 @@ export class ServerRegistry {
   }
 
   /**
-   * Chunks the server may now drop, at most `max` (oldest first); the rest wait for the next
+   * Chunks the server may now drop, at most `max` (oldest first); the rest wait for a later
    * beat. Garbage is collected lazily, as GFS does: an `rm -rf` of many small files frees
    * thousands of chunks at once, and dropping them all at once took the CPU from the work the
    * user was waiting for.
@@ -169,10 +179,11 @@ export class ServerRegistry {
   takeDeletes(id: string, max = Math.ceil((GC_DELETES_PER_SEC * this.opts.heartbeatMs) / 1000)): number[] {
     const s = this.servers.get(id);
     if (!s) return [];
+    const now = this.clock();
     const out: number[] = [];
-    for (const h of s.pendingDelete) {
+    for (const [h, notBefore] of s.pendingDelete) {
       if (out.length >= max) break;
-      out.push(h);
+      if (notBefore <= now) out.push(h);
     }
     for (const h of out) s.pendingDelete.delete(h);
     return out;

@@ -345,7 +345,7 @@ describe('restart after 100,000 files', () => {
     const data = join(dir, 'master');
     // Build the namespace in-process through the real mutation path and operation log.
     const t0 = performance.now();
-    const cfg = { chunkSize: 64 * 1024 * 1024, replication: 3, heartbeatMs: 1000, suspectAfterMs: 3000, deadAfterMs: 10000 };
+    const cfg = { chunkSize: 64 * 1024 * 1024, replication: 3, heartbeatMs: 1000, suspectAfterMs: 3000, deadAfterMs: 10000, gcDelayMs: 0 };
     const { store, state } = await MasterStore.open({ dir: data, chunkSize: cfg.chunkSize, replication: 3, checkpointLogBytes: 4 * 1024 * 1024, log: silentLogger });
     const core = new MasterCore(cfg, silentLogger, { state });
     core.attachJournal(store);

@@ -29,7 +29,7 @@ import { snapshot } from '../../src/master/snapshot.js';
 import { MasterStore } from '../../src/master/store.js';
 import { FakeCalls, ROOT } from './helpers.js';
 
-const CFG: MasterConfig = { chunkSize: 64 * 1024, replication: 3, heartbeatMs: 100, suspectAfterMs: 300, deadAfterMs: 1000 };
+const CFG: MasterConfig = { chunkSize: 64 * 1024, replication: 3, heartbeatMs: 100, suspectAfterMs: 300, deadAfterMs: 1000, gcDelayMs: 0 };
 
 const dirs: string[] = [];
 function tmp(): string {

@@ -67,6 +67,7 @@ export function makeMaster(cfg: Partial<MasterConfig> = {}) {
     heartbeatMs: 100,
     suspectAfterMs: 300,
     deadAfterMs: 1000,
+    gcDelayMs: 0,
     ...cfg,
   };
   const core = new MasterCore(config, silentLogger, { calls, clock: () => clockMs, state: new MasterState(T0, config.replication) });

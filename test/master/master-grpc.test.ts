@@ -52,7 +52,7 @@ describe('master over gRPC', () => {
   };
 
   beforeAll(async () => {
-    master = await startMaster({ port: 0, chunkSize: 64 * 1024, heartbeatMs: 100, suspectAfterMs: 500, deadAfterMs: 5_000 });
+    master = await startMaster({ port: 0, chunkSize: 64 * 1024, heartbeatMs: 100, suspectAfterMs: 500, deadAfterMs: 5_000, gcDelayMs: 0 });
     const Ctor = proto().gfs.Master;
     // Register/Heartbeat need the server credential (what a chunkserver presents).
     const { creds, options } = clientChannel({ keys: master.keys, role: 'server' }, {});

@@ -289,6 +289,22 @@ describe('open-but-unlinked files', () => {
     m.attrs.release(f.ino, 'c2'); // a repeated release is harmless
   });
 
+  it('of a deleted file wait gcDelayMs before their servers are told; other deletes do not', async () => {
+    const m = makeMaster({ gcDelayMs: 5_000 });
+    addServers(m, 1);
+    const f = m.ns.create('/f', 0o644, ROOT, 0, true);
+    await m.chunks.getChunks(f.ino, 0, 1, true);
+    const [handle] = [...f.chunks!.values()];
+    m.ns.unlink('/f');
+    m.core.registry.queueDelete('cs-0', 999); // a stale or corrupt replica: at once
+    expect(m.core.registry.takeDeletes('cs-0')).toEqual([999]);
+    m.advance(4_999);
+    expect(m.core.registry.takeDeletes('cs-0')).toEqual([]);
+    m.advance(1);
+    expect(m.core.registry.takeDeletes('cs-0')).toEqual([handle]);
+    expect(m.core.registry.takeDeletes('cs-0')).toEqual([]);
+  });
+
   it('are handed to each server a bounded number per heartbeat, oldest first', () => {
     const m = makeMaster();
     addServers(m, 1);
