@@ -486,7 +486,7 @@ export class ChunkStore {
         removed++;
         // Meta first: a chunk file left without meta is removed at the next start.
         this.pool.recycle(this.metaPath(h));
-        this.pool.recycle(this.chunkPath(h));
+        this.pool.recycle(this.chunkPath(h), st.length);
         this.log.debug({ handle: h }, 'chunk deleted');
       });
     }
@@ -654,6 +654,7 @@ export class ChunkStore {
   async close(): Promise<void> {
     for (const ac of this.cloning.values()) ac.abort(new GfsError('EIO', 'chunk store closing'));
     await this.files.closeAll();
+    await this.pool.idle();
   }
 }
 

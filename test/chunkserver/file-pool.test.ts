@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.js';
 import { ChunkStore } from '../../src/chunkserver/chunk-store.js';
-import { FilePool } from '../../src/chunkserver/file-pool.js';
+import { EMPTY_SYNC_MAX_BYTES, FilePool } from '../../src/chunkserver/file-pool.js';
 
 const dirs: string[] = [];
 const stores: ChunkStore[] = [];
@@ -57,6 +57,26 @@ describe('file pool', () => {
     await writeFile(join(dir, 'f'), 'x');
     pool.recycle(join(dir, 'f'));
     expect((await readdir(free)).sort()).toEqual(['7', '8']);
+  });
+
+  it('empties large files off the event loop: renamed at once, reusable once emptied', async () => {
+    const dir = await tmp();
+    const pool = FilePool.open(join(dir, 'free'), silentLogger, 1);
+    const big = EMPTY_SYNC_MAX_BYTES + 1;
+    for (const name of ['big', 'over']) await writeFile(join(dir, name), Buffer.alloc(big, 1));
+    pool.recycle(join(dir, 'big'), big);
+    await expect(stat(join(dir, 'big'))).rejects.toThrow(); // the name is gone at once
+    expect(pool.size).toBe(0); // not takeable while it may still hold data
+    pool.recycle(join(dir, 'over'), big); // the one being emptied fills the pool: removed
+    pool.recycle(join(dir, 'missing'), big); // already gone: fine
+    await pool.idle();
+    await expect(stat(join(dir, 'over'))).rejects.toThrow();
+    expect(pool.size).toBe(1);
+    const [only, ...rest] = await readdir(join(dir, 'free'));
+    expect(rest).toEqual([]);
+    expect((await stat(join(dir, 'free', only!))).size).toBe(0);
+    expect(pool.take(join(dir, 'new'))).toBe(true);
+    expect((await stat(join(dir, 'new'))).size).toBe(0);
   });
 
   it('chunk store: a deleted chunk\'s files become the next chunk\'s, holding only its data', async () => {
