@@ -1,0 +1,72 @@
+// statfs answers: reused for a second, then served from the last answer while a fresh one is
+// fetched in the background (up to 30 s old), and waited for only past that.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { StatFs } from '../../src/client/api.js';
+import type { FsContext } from '../../src/fuse/context.js';
+import { specialOps } from '../../src/fuse/special-ops.js';
+
+const answer = (freeBytes: number): StatFs =>
+  ({ totalBytes: 1 << 30, freeBytes, usedBytes: 0, files: 1, freeFiles: 100, blockSize: 4096, nameMax: 255, chunkSize: 1 << 26 }) as StatFs;
+
+function opsWith(statfs: () => Promise<StatFs>) {
+  return specialOps({ client: { statfs }, cache: {} } as unknown as FsContext);
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('statfs cache', () => {
+  it('answers from the last reply while a fresh one is under way, and waits only when it is too old', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const pending: Array<(s: StatFs) => void> = [];
+    const statfs = vi.fn(() => new Promise<StatFs>((resolve) => pending.push(resolve)));
+    const ops = opsWith(statfs);
+    const c = { uid: 0, gid: 0, pid: 1 };
+
+    const first = ops.statfs(c, 1); // nothing known: waits for the master
+    expect(statfs).toHaveBeenCalledTimes(1);
+    pending.shift()!(answer(4096 * 10));
+    expect((await first).bfree).toBe(10);
+
+    vi.setSystemTime(Date.now() + 500); // within the TTL: no call
+    expect((await ops.statfs(c, 1)).bfree).toBe(10);
+    expect(statfs).toHaveBeenCalledTimes(1);
+
+    vi.setSystemTime(Date.now() + 2_000); // past the TTL: old answer at once, one fetch behind it
+    expect((await ops.statfs(c, 1)).bfree).toBe(10);
+    expect((await ops.statfs(c, 1)).bfree).toBe(10);
+    expect(statfs).toHaveBeenCalledTimes(2);
+    pending.shift()!(answer(4096 * 20));
+    await new Promise((r) => setImmediate(r));
+    expect((await ops.statfs(c, 1)).bfree).toBe(20);
+
+    vi.setSystemTime(Date.now() + 60_000); // too old to give: waits for the fresh one
+    let done = false;
+    const late = ops.statfs(c, 1).then((s) => ((done = true), s));
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    pending.shift()!(answer(4096 * 30));
+    expect((await late).bfree).toBe(30);
+  });
+
+  it('a failed background fetch keeps the old answer and is asked again later', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let fail = false;
+    const statfs = vi.fn(async () => {
+      if (fail) throw new Error('master away');
+      return answer(4096 * 5);
+    });
+    const ops = opsWith(statfs);
+    const c = { uid: 0, gid: 0, pid: 1 };
+    expect((await ops.statfs(c, 1)).bfree).toBe(5);
+    fail = true;
+    vi.setSystemTime(Date.now() + 2_000);
+    expect((await ops.statfs(c, 1)).bfree).toBe(5);
+    await new Promise((r) => setImmediate(r));
+    expect((await ops.statfs(c, 1)).bfree).toBe(5);
+    expect(statfs).toHaveBeenCalledTimes(3);
+    vi.setSystemTime(Date.now() + 60_000);
+    await expect(ops.statfs(c, 1)).rejects.toThrow('master away');
+  });
+});
