@@ -90,13 +90,13 @@ export class FilePool {
    */
   recycle(path: string, bytes = 0): void {
     const large = bytes > EMPTY_SYNC_MAX_BYTES;
-    if (this.free.length + this.joining >= this.max) return large ? this.later(() => unlink(path)) : unlinkQuietly(path);
+    if (this.free.length + this.joining >= this.max) return this.remove(path, large);
     const n = this.next++;
     const to = join(this.dir, String(n));
     try {
       renameSync(path, to);
     } catch {
-      return large ? this.later(() => unlink(path)) : unlinkQuietly(path);
+      return this.remove(path, large);
     }
     if (large) {
       this.joining++;
@@ -123,6 +123,11 @@ export class FilePool {
   /** Resolves once the large files handed over so far are emptied or removed. */
   idle(): Promise<void> {
     return this.emptying;
+  }
+
+  private remove(path: string, large: boolean): void {
+    if (large) this.later(() => unlink(path));
+    else unlinkQuietly(path);
   }
 
   /** Queues work on a large file; failures leave it to the next start's scan (open()). */
