@@ -3,7 +3,7 @@
 // and chunkservers, many chunk pieces in parallel.
 import { randomUUID } from 'node:crypto';
 import { unpackEntries } from '../common/dirent-pack.js';
-import { GfsError, isErrnoName } from '../common/errors.js';
+import { GfsError, isErrnoName, withoutCode } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
 import { taskLimit } from '../common/task-limit.js';
@@ -164,7 +164,7 @@ export class GfsClient implements GfsClientApi {
     return entries.map((e, i) => {
       const res = r.results[i];
       if (!res) return new GfsError('EIO', `UnlinkBatch: no result for "${e.name}" in directory ${e.parent}`);
-      return res.errno ? GfsError.quiet(isErrnoName(res.errno) ? res.errno : 'EIO', res.message.replace(/^[A-Z0-9]+: /, '')) : undefined;
+      return res.errno ? GfsError.quiet(isErrnoName(res.errno) ? res.errno : 'EIO', withoutCode(res.message)) : undefined;
     });
   }
 

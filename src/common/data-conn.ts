@@ -11,7 +11,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { errorCodec, helloCodec } from './data-codec.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind, type Frame } from './data-frame.js';
 import { FrameWriter } from './frame-writer.js';
-import { fromStatus, GfsError } from './errors.js';
+import { fromStatus, GfsError, withoutCode } from './errors.js';
 import { parseAddr } from './rpc.js';
 import type { TlsFiles } from './auth.js';
 
@@ -196,7 +196,7 @@ export class DataConn {
     clearInterval(this.sweeper);
     this.sweeper = undefined;
     for (const p of this.pending.values()) {
-      p.reject(new GfsError(err.code, `${p.context}: ${err.message.replace(/^[A-Z0-9]+: /, '')}`, err.grpcCode));
+      p.reject(new GfsError(err.code, `${p.context}: ${withoutCode(err.message)}`, err.grpcCode));
     }
     this.pending.clear();
   }

@@ -123,10 +123,15 @@ export function errnoNumber(code: string): number {
   return n ?? osConstants.errno.EIO;
 }
 
+/** A GfsError's message without its leading errno name ("ENOENT: x" -> "x"), to put in another. */
+export function withoutCode(message: string): string {
+  return message.replace(/^[A-Z0-9]+: /, '');
+}
+
 /** A GfsError from a call's status: gRPC code, its details and the errno name the server sent. */
 export function fromStatus(grpcCode: GrpcStatus, details: string | undefined, sentErrno: unknown, context?: string): GfsError {
   const code = (typeof sentErrno === 'string' && sentErrno in GRPC_STATUS_OF ? sentErrno : undefined) as ErrnoName | undefined;
-  const text = (details || 'unknown error').replace(/^[A-Z0-9]+: /, '');
+  const text = withoutCode(details || 'unknown error');
   // Quiet: a stack taken here would only show the reply dispatch, not where the call was made.
   return GfsError.quiet(code ?? ERRNO_OF_STATUS[grpcCode] ?? 'EIO', context ? `${context}: ${text}` : text, grpcCode);
 }

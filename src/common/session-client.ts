@@ -6,7 +6,7 @@
 // UNAVAILABLE, as a plain unary call does when its connection drops.
 import type * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { fromServiceError, fromStatus, GfsError } from './errors.js';
+import { fromServiceError, fromStatus, GfsError, withoutCode } from './errors.js';
 
 interface CallFrameOut {
   id: number;
@@ -148,7 +148,7 @@ export class CallSession {
     this.queue = [];
     for (const p of all) {
       clearTimeout(p.timer);
-      p.reject(new GfsError(err.code, `${p.context}: ${err.message.replace(/^[A-Z0-9]+: /, '')}`, err.grpcCode));
+      p.reject(new GfsError(err.code, `${p.context}: ${withoutCode(err.message)}`, err.grpcCode));
     }
   }
 

@@ -1,9 +1,9 @@
 // Unlinks answered before the master has applied them, sent to it in batches (UnlinkBatch).
 // `rm -rf` of small files otherwise pays a master round trip per file on top of the FUSE one,
 // and a call per name costs the mount and the master more than the unlink itself. An unlink
-// qualifies only when this mount knows everything the answer depends on: the name is in a fresh listing, the inode's attrs
-// are fresh, it is not a directory, has no other link (the survivor's nlink would be unknown)
-// and is not open here. The kernel has already checked the permissions (default_permissions)
+// qualifies only when this mount knows everything the answer depends on: the name is in a
+// fresh listing, the inode's attrs are fresh, it is not a directory, has no other link (the
+// survivor's nlink would be unknown) and is not open here. The kernel has already checked the permissions (default_permissions)
 // against those same attrs.
 //
 // Everything that could tell the difference waits for the unlinks under way in the directories

@@ -27,8 +27,6 @@ export interface ChunkServerInfo {
 
 export interface RegistryOptions {
   heartbeatMs: number;
-  /** How long the chunks of deleted files wait before their servers are told to drop them. */
-  gcDelayMs: number;
   suspectAfterMs: number;
   deadAfterMs: number;
 }
