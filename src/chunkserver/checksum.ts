@@ -34,14 +34,20 @@ export function zeroCrc(n: number): number {
 
 /**
  * Verifies the blocks of `buf`, which holds chunk bytes starting at block `firstBlock` (so
- * `buf` begins on a block boundary). Returns the index of the first bad block, or -1.
+ * `buf` begins on a block boundary), against checksums of `block` bytes each. Returns the index
+ * of the first bad block, or -1.
  */
-export function firstBadBlock(buf: Uint8Array, firstBlock: number, crcs: Uint32Array): number {
-  for (let off = 0, b = firstBlock; off < buf.length; off += BLOCK, b++) {
-    const piece = buf.subarray(off, Math.min(off + BLOCK, buf.length));
+export function firstBadBlock(buf: Uint8Array, firstBlock: number, crcs: Uint32Array, block = BLOCK): number {
+  for (let off = 0, b = firstBlock; off < buf.length; off += block, b++) {
+    const piece = buf.subarray(off, Math.min(off + block, buf.length));
     if (b >= crcs.length || crcOf(piece) !== crcs[b]) return b;
   }
   return -1;
+}
+
+/** Writes the checksums of `buf` (chunk bytes from block `firstBlock` on) into `out`. */
+export function blockCrcsInto(buf: Uint8Array, firstBlock: number, out: Uint32Array): void {
+  for (let off = 0, b = firstBlock; off < buf.length; off += BLOCK, b++) out[b] = crcOf(buf.subarray(off, Math.min(off + BLOCK, buf.length)));
 }
 
 /** Per-block checksums of bytes that arrive in pieces of any size, in order from offset 0. */

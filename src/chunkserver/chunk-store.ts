@@ -13,8 +13,8 @@ import { LRUCache } from 'lru-cache';
 import { GfsError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { ChunkReport } from '../generated/gfs/index.js';
-import { BLOCK, blockCount, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
-import { readMetaFile, syncDir, writeMetaFile, type ChunkMeta } from './chunk-meta.js';
+import { BLOCK, blockCount, blockCrcsInto, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
+import { readMetaFile, syncDir, writeMetaFile, type StoredMeta } from './chunk-meta.js';
 import { syncPath } from '../common/sync-path.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
@@ -25,12 +25,14 @@ import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
 
 /**
- * Memory for checksum arrays kept in memory (at most 4 KiB for a 64 MiB chunk, 4 bytes for a
- * small file's chunk). Bounded in bytes, not chunks: a count of 4,096 held as many full chunks
- * as this does, but fewer small ones than a 5,000-file tree has, so reading the tree back in
- * the order it was written missed on every chunk and read every meta file from disk.
+ * Memory for checksum arrays kept in memory (64 KiB for a 64 MiB chunk, 4 bytes for a small
+ * file's chunk): the checksums of 1,024 full chunks. Bounded in bytes, not chunks: a count of
+ * 4,096 held fewer small chunks than a 5,000-file tree has, so reading the tree back in the
+ * order it was written missed on every chunk and read every meta file from disk.
  */
-export const CRC_CACHE_BYTES = 16 * 1024 * 1024;
+export const CRC_CACHE_BYTES = 64 * 1024 * 1024;
+/** Bytes read at a time when a chunk's checksums are recomputed for a new block size. */
+const RECHECKSUM_PIECE = 1024 * 1024;
 /** What the cache counts for an entry beyond its array: key, node, array object. */
 const CRC_ENTRY_OVERHEAD = 96;
 /**
@@ -82,6 +84,7 @@ export class ChunkStore {
     maxSize: CRC_CACHE_BYTES,
     sizeCalculation: (crcs) => crcs.byteLength + CRC_ENTRY_OVERHEAD,
   });
+  private readonly loadingCrcs = new Map<number, Promise<Uint32Array>>();
   private readonly files = new FileCache();
   private readonly locks = new KeyedRwLock<number>();
   private readonly pendingCorrupt = new Set<number>();
@@ -196,11 +199,22 @@ export class ChunkStore {
     return st;
   }
 
-  private async crcs(h: number, st: ChunkState): Promise<Uint32Array> {
+  /** The chunk's checksums, one per BLOCK bytes. Callers hold the chunk's lock (either kind). */
+  private crcs(h: number, st: ChunkState): Promise<Uint32Array> | Uint32Array {
     const cached = this.crcCache.get(h);
     if (cached) return cached;
     if (st.metaGen === 0) return new Uint32Array(0); // nothing written yet
-    let meta: ChunkMeta;
+    // Readers share the lock: the first one loads, the others wait for it.
+    let p = this.loadingCrcs.get(h);
+    if (!p) {
+      p = this.loadCrcs(h, st).finally(() => this.loadingCrcs.delete(h));
+      this.loadingCrcs.set(h, p);
+    }
+    return p;
+  }
+
+  private async loadCrcs(h: number, st: ChunkState): Promise<Uint32Array> {
+    let meta: StoredMeta;
     try {
       meta = await readMetaFile(this.metaPath(h));
     } catch (err) {
@@ -211,16 +225,42 @@ export class ChunkStore {
     if (meta.length !== st.length || meta.version !== st.version) {
       throw new GfsError('EIO', `chunk ${h}: meta on disk disagrees with memory`);
     }
-    this.crcCache.set(h, meta.crcs);
-    return meta.crcs;
+    if (meta.block === BLOCK) {
+      this.crcCache.set(h, meta.crcs);
+      return meta.crcs;
+    }
+    const crcs = await this.rechecksum(h, meta);
+    // Into the slot format 2 never used (an odd generation): a torn write there leaves the
+    // old meta whole. Only this loader writes under a shared lock, and one at a time per chunk.
+    await this.saveMeta(h, st, crcs, false, st.metaGen + (st.metaGen % 2 === 0 ? 1 : 2));
+    this.log.info({ handle: h, from: meta.block, to: BLOCK }, 'chunk checksums moved to the current block size');
+    return crcs;
   }
 
   /**
-   * Writes the chunk's meta (in place, the next generation). `durable`: the meta, and the
-   * names of the chunk's files, are on disk on return.
+   * Checksums of BLOCK bytes for a chunk whose meta has another block size (written by an
+   * older version), its data verified against the old ones on the way.
    */
-  private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean): Promise<void> {
-    const generation = st.metaGen + 1;
+  private async rechecksum(h: number, meta: StoredMeta): Promise<Uint32Array> {
+    const out = new Uint32Array(blockCount(meta.length));
+    await this.use(h, async (fh) => {
+      for (let at = 0; at < meta.length; at += RECHECKSUM_PIECE) {
+        const buf = await readFull(fh, at, Math.min(RECHECKSUM_PIECE, meta.length - at)).catch((err) =>
+          Promise.reject(ioError(err, `chunk ${h}: read`)),
+        );
+        const bad = firstBadBlock(buf, at / meta.block, meta.crcs, meta.block);
+        if (bad >= 0) throw this.markCorrupt(h, bad);
+        blockCrcsInto(buf, at / BLOCK, out);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Writes the chunk's meta (in place, the next generation unless told). `durable`: the meta,
+   * and the names of the chunk's files, are on disk on return.
+   */
+  private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean, generation = st.metaGen + 1): Promise<void> {
     try {
       // A pooled file is empty already: opening it with O_TRUNC would truncate it again, and on
       // ext4 a file truncated to zero is flushed to disk at its close (auto_da_alloc), a

@@ -4,8 +4,13 @@ export const KiB = 1024;
 
 /** Default chunk size (a master flag can lower it, e.g. for tests). */
 export const DEFAULT_CHUNK_SIZE = 64 * MiB;
-/** Checksum granularity on chunkservers. */
-export const CHECKSUM_BLOCK = 64 * KiB;
+/**
+ * Checksum granularity on chunkservers: a page, so a 4 KiB read reads and checksums 4 KiB (at
+ * 64 KiB, as GFS had it, small random reads cost a chunkserver 16 times the bytes).
+ */
+export const CHECKSUM_BLOCK = 4 * KiB;
+/** Chunk sizes are whole multiples of this (and so of every checksum block size in use). */
+export const CHUNK_SIZE_UNIT = 64 * KiB;
 export const NAME_MAX = 255;
 export const PATH_MAX = 4096;
 export const XATTR_NAME_MAX = 255;

@@ -1,8 +1,8 @@
 // Reads that are not sequential. The kernel asks for exactly the pages it missed (4 KiB for a
 // random reader that said so with fadvise), and each miss would cost a chunkserver round trip
-// for 4 KiB. The chunkserver reads and checks the whole 64 KiB checksum block anyway, so we
-// fetch that aligned block, answer the read from it, and hand the rest of it to the kernel's
-// page cache (FUSE_NOTIFY_STORE): the next misses in the block never reach us. The mount keeps
+// for 4 KiB. A round trip costs far more than the 60 KiB more it could carry, so we fetch the
+// aligned 64 KiB block around the miss, answer the read from it, and hand the rest of it to the
+// kernel's page cache (FUSE_NOTIFY_STORE): the next misses in the block never reach us. The mount keeps
 // no copy; the page cache holds the data and gives it back under memory pressure.
 //
 // The kernel's page cache must never get data older than what this mount wrote, nor extend a

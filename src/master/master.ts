@@ -2,7 +2,7 @@
 // service until stop().
 import { GfsError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/logger.js';
-import { CHECKSUM_BLOCK, DEFAULT_CHUNK_SIZE } from '../common/limits.js';
+import { CHUNK_SIZE_UNIT, DEFAULT_CHUNK_SIZE } from '../common/limits.js';
 import { proto } from '../common/proto.js';
 import { startServer, stopServer } from '../common/rpc.js';
 import { MasterCore, type MasterConfig } from './core.js';
@@ -84,7 +84,7 @@ export function masterConfig(opts: MasterOptions): MasterConfig & { host: string
   if (typeof host !== 'string' || host === '') throw bad('host must be a non-empty string');
   const port = int('port', opts.port, 0, 0, 65535);
   const chunkSize = int('chunkSize', opts.chunkSize, DEFAULT_CHUNK_SIZE, 1, MAX_CHUNK_SIZE);
-  if (chunkSize % CHECKSUM_BLOCK) throw bad(`chunkSize must be a multiple of ${CHECKSUM_BLOCK} bytes (64 KiB), got ${chunkSize}`);
+  if (chunkSize % CHUNK_SIZE_UNIT) throw bad(`chunkSize must be a multiple of ${CHUNK_SIZE_UNIT} bytes (64 KiB), got ${chunkSize}`);
   const replication = int('replication', opts.replication, DEFAULT_REPLICATION, 1, MAX_REPLICATION);
   const heartbeatMs = int('heartbeatMs', opts.heartbeatMs, HEARTBEAT_MS, 10, 3_600_000);
   const suspectAfterMs = int('suspectAfterMs', opts.suspectAfterMs, 3 * heartbeatMs, heartbeatMs, 86_400_000);

@@ -217,7 +217,7 @@ describe('ChunkStore', () => {
   it('meta: a torn or garbled file is rejected; at start-up the chunk is marked corrupt', async () => {
     const meta = { version: 3, length: B + 1, crcs: Uint32Array.from([1, 2]) };
     const buf = encodeMeta(meta, 7);
-    expect(decodeMeta(buf)).toEqual({ ...meta, generation: 7 });
+    expect(decodeMeta(buf)).toEqual({ ...meta, generation: 7, block: B });
     expect(() => decodeMeta(buf.subarray(0, buf.length - 2))).toThrow();
     const bad = Buffer.from(buf);
     bad[10] = bad[10]! ^ 1;
@@ -284,6 +284,65 @@ describe('ChunkStore', () => {
     const { store: third } = await fresh(dir);
     same(await third.read(60, 4, 0, 7), Buffer.from('legacy!'));
     expect(third.takeCorrupt()).toEqual([]);
+  });
+
+  /** A format 2 slot, as gfs wrote them before format 3: one checksum per 64 KiB. */
+  function metaV2(version: number, data: Buffer, generation: number): Buffer {
+    const LB = 64 * 1024;
+    const n = Math.ceil(data.length / LB);
+    const b = Buffer.alloc(36 + 4 * n + 4);
+    b.writeUInt32LE(0x4d534647, 0);
+    b.writeUInt32LE(2, 4);
+    b.writeBigUInt64LE(BigInt(version), 8);
+    b.writeBigUInt64LE(BigInt(data.length), 16);
+    b.writeBigUInt64LE(BigInt(generation), 24);
+    b.writeUInt32LE(n, 32);
+    for (let i = 0; i < n; i++) b.writeUInt32LE(crcOf(data.subarray(i * LB, (i + 1) * LB)), 36 + 4 * i);
+    b.writeUInt32LE(crcOf(b.subarray(0, 36 + 4 * n)), 36 + 4 * n);
+    return b;
+  }
+  /** Format 2 kept its second slot here (the checksums of a 1 GiB chunk at 64 KiB each). */
+  const V2_SLOT = 69632;
+
+  it('meta: a format 2 chunk (64 KiB checksums) is verified, re-checksummed and moved to format 3 in its own slot', async () => {
+    const { dir, store } = await fresh();
+    const data = pattern(3 * 65536 + 100, 5);
+    await store.write(70, 3, 0, data, { create: true, sync: true });
+    await store.close();
+    // Generation 2 in slot 0 is current; slot 1 holds an older meta of the same chunk.
+    const file = Buffer.alloc(V2_SLOT + 36 + 4 * 4 + 4);
+    metaV2(3, data, 2).copy(file, 0);
+    metaV2(2, data.subarray(0, 65536), 1).copy(file, V2_SLOT);
+    await writeFile(store.metaPath(70), file);
+
+    const { store: again } = await fresh(dir);
+    expect(again.report()).toEqual([{ handle: 70, version: 3, length: data.length }]);
+    same(await again.read(70, 3, 65536 + 7, 4096), data.subarray(65536 + 7, 65536 + 7 + 4096));
+    // Moved: format 3 at generation 3, in the slot format 2 never used; slot 0 left as it was.
+    const raw = await readFile(again.metaPath(70));
+    const moved = decodeMeta(raw.subarray(META_SLOT_BYTES));
+    expect(moved).toMatchObject({ version: 3, length: data.length, generation: 3, block: B });
+    expect(moved.crcs.length).toBe(Math.ceil(data.length / B));
+    expect(decodeMeta(raw).generation).toBe(2);
+    // Writes go on from there, and a restart reads format 3.
+    await again.write(70, 3, data.length, Buffer.from('tail'), { create: false, sync: true });
+    await again.close();
+    const { store: third } = await fresh(dir);
+    same(await third.read(70, 3, 0, data.length + 4), Buffer.concat([data, Buffer.from('tail')]));
+    expect(third.takeCorrupt()).toEqual([]);
+  });
+
+  it('meta: a format 2 chunk with a bad byte is marked corrupt when first read, never re-checksummed over it', async () => {
+    const { dir, store } = await fresh();
+    const data = pattern(2 * 65536, 6);
+    await store.write(71, 1, 0, data, { create: true, sync: true });
+    await store.close();
+    await writeFile(store.metaPath(71), metaV2(1, data, 1));
+    await flipByte(store.chunkPath(71), 65536 + 60_000); // in legacy block 1, far from the read below
+    const { store: again } = await fresh(dir);
+    expect((await errOf(again.read(71, 1, 65536, 4096))).code).toBe('EIO');
+    expect(again.takeCorrupt()).toEqual([71]);
+    expect(decodeMeta(await readFile(again.metaPath(71))).block).toBe(65536); // meta untouched
   });
 
   it('serves concurrent reads and writes of one chunk without false corruption', async () => {
