@@ -59,10 +59,10 @@ export class ChunkReader {
     if (pieces.length === 1) {
       // A single piece gets its buffer only once the pool runs it: thousands of small reads
       // waiting in the queue then hold no memory beyond their closures.
-      return this.d.limit(async () => {
+      const p = pieces[0]!;
+      return this.d.limit(() => {
         const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
-        await this.readPiece(ino, offset, pieces[0]!, out);
-        return out;
+        return this.readPiece(ino, offset, p, out).then(() => out);
       });
     }
     const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
@@ -83,7 +83,33 @@ export class ChunkReader {
     return out.subarray(0, got);
   }
 
+  /**
+   * One piece. The common case, its location known and its best replica answering, takes one
+   * call and no retry machinery: with thousands of small reads in flight, the closures and
+   * promises of retry() and of the failover loop were a good part of what the client's GC
+   * had to copy. Anything else goes through readPieceRetrying from the start.
+   */
   private readPiece(ino: number, fileOffset: number, p: Piece, out: Buffer): Promise<void> {
+    const { locator, picker, chunks } = this.d;
+    const info = locator.cache.forRead(ino, p.index);
+    const r = info && picker.best(info.replicas);
+    if (!info || !r) return this.readPieceRetrying(ino, fileOffset, p, out);
+    return picker.track(r.addr, () => chunks.read(r, info.handle, info.version, p.chunkOffset, p.length, out, p.at, info.token)).then(
+      (got) => {
+        out.fill(0, p.at + got, p.at + p.length);
+        picker.succeeded(r.addr);
+      },
+      (err) => {
+        picker.failed(r.addr);
+        this.onReplicaError(info.handle, r.serverId, r.addr, err);
+        // The failed replica is now ordered last; the full path tries every replica, with
+        // fresh locations and backoff, and decides about holes and never-written chunks.
+        return this.readPieceRetrying(ino, fileOffset, p, out);
+      },
+    );
+  }
+
+  private readPieceRetrying(ino: number, fileOffset: number, p: Piece, out: Buffer): Promise<void> {
     const { locator, picker, chunks } = this.d;
     return retry(
       async () => {
