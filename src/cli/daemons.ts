@@ -33,6 +33,8 @@ function httpPortOf(f: CommonDaemonFlags): number | undefined {
 
 export interface MasterFlags extends CommonDaemonFlags, SecurityFlags {
   data: string;
+  /** false with --no-session-port. */
+  sessionPort?: string | false;
   chunkSize?: string;
   replication?: string;
   heartbeatMs?: string;
@@ -100,6 +102,7 @@ export async function runMaster(f: MasterFlags): Promise<void> {
     dataDir: data,
     host: f.host,
     port: intFlag('port', f.port) ?? 0,
+    sessionPort: f.sessionPort === false ? false : (intFlag('session-port', f.sessionPort) ?? 0),
     chunkSize: intFlag('chunk-size', f.chunkSize),
     replication: intFlag('replication', f.replication),
     heartbeatMs: intFlag('heartbeat-ms', f.heartbeatMs),

@@ -43,6 +43,8 @@ program
   .option('--data <dir>', 'metadata directory', `${DEFAULT_DATA_DIR}/master`)
   .option('--host <host>', 'listen address', '127.0.0.1')
   .option('--port <port>', 'gRPC port (0 = any free port)', '0')
+  .option('--session-port <port>', 'session port: master calls as frames over plain TCP, told to clients over gRPC (0 = any free port)', '0')
+  .option('--no-session-port', 'no session port (clients send master calls over a gRPC stream)')
   .option('--chunk-size <bytes>', 'chunk size (default 64 MiB)')
   .option('--replication <n>', 'default replication goal', '3')
   .option('--heartbeat-ms <ms>', 'heartbeat interval told to chunkservers')

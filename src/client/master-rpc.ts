@@ -5,13 +5,15 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
 import type { OpStats } from '../common/op-stats.js';
-import { callUnary } from '../common/rpc.js';
+import { callUnary, parseAddr } from '../common/rpc.js';
 import { proto } from '../common/proto.js';
 import { CHANNEL_OPTIONS } from '../common/grpc-options.js';
 import * as grpc from '@grpc/grpc-js';
 import type { MasterClient } from '../generated/gfs/Master.js';
 import type { ResolvedClientOptions } from './options.js';
-import { clientChannel, type ClientSecurity } from '../common/auth.js';
+import { authValue, clientChannel, type ClientSecurity, type TlsFiles } from '../common/auth.js';
+import { openSessionSocket } from '../common/session-socket.js';
+import type { SessionPortReply__Output } from '../generated/gfs/index.js';
 import { CallSession, type SessionStream } from '../common/session-client.js';
 
 const RETRY_BASE_MS = 50;
@@ -29,7 +31,51 @@ export class MasterRpc {
     const Ctor = proto().gfs.Master;
     const { creds, options } = clientChannel(security, CHANNEL_OPTIONS);
     this.client = new Ctor(opts.master, creds, options);
-    if (opts.masterSession) this.session = new CallSession(() => this.client.Session() as unknown as SessionStream, Ctor.service);
+    if (opts.masterSession !== 'off') {
+      this.sessionAuth = authValue(security);
+      this.tls = security?.tls;
+      this.session = new CallSession(() => this.openSession(), Ctor.service);
+    }
+  }
+
+  /** The TCP session's address, once asked; undefined: the master has none (use the gRPC stream). */
+  private sessionAddr: Promise<string | undefined> | undefined;
+  private resolvedAddr: string | undefined;
+  private readonly sessionAuth: string | undefined;
+  private readonly tls: TlsFiles | undefined;
+
+  private openSession(): SessionStream {
+    const addr = this.resolvedAddr;
+    if (!addr) return this.client.Session() as unknown as SessionStream;
+    return openSessionSocket(addr, {
+      auth: this.sessionAuth,
+      tls: this.tls,
+      // A master restarted since listens on another port: ask again before the next try.
+      onConnectFailed: () => {
+        this.sessionAddr = undefined;
+        this.resolvedAddr = undefined;
+      },
+    });
+  }
+
+  /**
+   * Asks the master once where its session port is (again after a connection to it failed).
+   * A master without one, or one that does not know the call, is spoken to over the stream.
+   */
+  private sessionReady(): Promise<unknown> {
+    if (this.opts.masterSession !== 'tcp') return Promise.resolve();
+    this.sessionAddr ??= callUnary<object, SessionPortReply__Output>(this.client, this.client.SessionPort.bind(this.client) as never, {}, this.opts.masterCallTimeoutMs, 'master SessionPort').then(
+      (r) => {
+        this.resolvedAddr = r.port ? `${parseAddr(this.opts.master).host}:${r.port}` : undefined;
+        return this.resolvedAddr;
+      },
+      (err: unknown) => {
+        if (err instanceof GfsError && err.grpcCode === GrpcStatus.UNIMPLEMENTED) return undefined;
+        this.sessionAddr = undefined; // not reached: asked again on the retry
+        throw err;
+      },
+    );
+    return this.sessionAddr;
   }
 
   /**
@@ -41,8 +87,9 @@ export class MasterRpc {
     if (typeof fn !== 'function') throw new GfsError('ENOSYS', `master has no method ${method}`);
     const context = `master ${method}`;
     const timeout = this.opts.masterCallTimeoutMs;
-    const once = this.session
-      ? () => this.session!.call<Req, Res>(method, req, timeout, context)
+    const session = this.session;
+    const once = session
+      ? () => (this.resolvedAddr || this.opts.masterSession !== 'tcp' ? session.call<Req, Res>(method, req, timeout, context) : this.sessionReady().then(() => session.call<Req, Res>(method, req, timeout, context)))
       : () => callUnary<Req, Res>(this.client, fn, req, timeout, context);
     return retry(
       () => (this.stats ? this.stats.time(`master.${method}`, once) : once()),

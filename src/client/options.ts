@@ -42,10 +42,12 @@ export interface ClientOptions {
   readPieceBytes?: number;
   locationTtlMs?: number;
   /**
-   * Master calls over one session stream (default true; $GFS_MASTER_SESSION=0 turns it off):
-   * a stream message costs a fraction of a grpc-js unary call in CPU and latency.
+   * Master calls over one session (default true; $GFS_MASTER_SESSION=0 turns it off): over
+   * the master's session port (framed TCP) where it has one, else as messages of one gRPC
+   * stream ('grpc', or $GFS_MASTER_SESSION=grpc, always takes the stream). Either costs a
+   * fraction of a grpc-js unary call in CPU and latency.
    */
-  masterSession?: boolean;
+  masterSession?: boolean | 'grpc';
   /**
    * Chunk data over the chunkservers' framed-TCP data channel where they have one (default
    * true; $GFS_DATA_CHANNEL=0 turns it off): gRPC costs several times the CPU per byte.
@@ -65,7 +67,10 @@ export interface ClientOptions {
 type SecurityOptions = 'secretFile' | 'secret' | 'tls';
 type FlagOptions = 'masterSession' | 'dataChannel';
 export type ResolvedClientOptions = Required<Omit<ClientOptions, 'log' | SecurityOptions | FlagOptions>> &
-  Pick<ClientOptions, 'log' | SecurityOptions> & { masterSession: boolean; dataChannel: boolean };
+  Pick<ClientOptions, 'log' | SecurityOptions> & { masterSession: MasterSessionMode; dataChannel: boolean };
+
+/** How master calls travel: a TCP session where the master has one, the gRPC stream, or unary calls. */
+export type MasterSessionMode = 'tcp' | 'grpc' | 'off';
 
 export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions {
   if (!opts || typeof opts.master !== 'string') throw new GfsError('EINVAL', 'client options: `master` (HOST:PORT) is required');
@@ -87,7 +92,9 @@ export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions
       throw new GfsError('EINVAL', `client options: ${k} must be a positive number, got ${String(v)}`);
     }
   }
-  const masterSession = opts.masterSession ?? process.env.GFS_MASTER_SESSION !== '0';
+  const env = process.env.GFS_MASTER_SESSION;
+  const asked = opts.masterSession ?? (env === '0' ? false : env === 'grpc' ? 'grpc' : true);
+  const masterSession: MasterSessionMode = asked === 'grpc' ? 'grpc' : asked ? 'tcp' : 'off';
   const dataChannel = opts.dataChannel ?? process.env.GFS_DATA_CHANNEL !== '0';
   return { ...r, masterSession, dataChannel, secretFile: opts.secretFile, secret: opts.secret, tls: opts.tls };
 }

@@ -26,6 +26,8 @@ export const Kind = {
   Write: 3,
   Apply: 4,
   Sync: 5,
+  /** A unary call of a session (session-listener.ts): header = method name, payload = request. */
+  Call: 6,
   Ok: 64,
   Err: 65,
 } as const;

@@ -8,13 +8,13 @@ import type * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { fromServiceError, fromStatus, GfsError, withoutCode } from './errors.js';
 
-interface CallFrameOut {
+export interface CallFrameOut {
   id: number;
   method: string;
   body: Buffer;
 }
 
-interface ReplyFrameIn {
+export interface ReplyFrameIn {
   id: number;
   body: Buffer;
   code: number;
@@ -24,7 +24,18 @@ interface ReplyFrameIn {
 
 const TRANSPORT_CODES = new Set<number>([GrpcStatus.UNAVAILABLE, GrpcStatus.CANCELLED, GrpcStatus.INTERNAL, GrpcStatus.UNKNOWN, GrpcStatus.DEADLINE_EXCEEDED]);
 
-export type SessionStream = grpc.ClientDuplexStream<CallFrameOut, ReplyFrameIn>;
+/** What carries a session: the gRPC Session stream, or a TCP connection (session-socket.ts). */
+export interface SessionStream {
+  write(f: CallFrameOut): boolean;
+  end(): void;
+  cancel(): void;
+  on(event: 'data', listener: (f: ReplyFrameIn) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+}
+
+/** Call ids stay within a u32 (the TCP carrier's frame id); 0 is the greeting. */
+const MAX_CALL_ID = 0xffffffff;
 
 interface Pending {
   readonly id: number;
@@ -66,7 +77,8 @@ export class CallSession {
       return Promise.reject(new GfsError('EINVAL', `${context}: request cannot be encoded: ${(err as Error).message}`));
     }
     return new Promise<Res>((resolve, reject) => {
-      const id = this.nextId++;
+      const id = this.nextId;
+      this.nextId = id >= MAX_CALL_ID ? 1 : id + 1;
       const p: Pending = {
         id,
         frame: { id, method, body },

@@ -4,7 +4,8 @@ import { GfsError } from '../common/errors.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import { CHUNK_SIZE_UNIT, DEFAULT_CHUNK_SIZE } from '../common/limits.js';
 import { proto } from '../common/proto.js';
-import { startServer, stopServer } from '../common/rpc.js';
+import { startServer, stopServer, unaryHandler } from '../common/rpc.js';
+import { listenSessions, type SessionListener } from '../common/session-listener.js';
 import { MasterCore, type MasterConfig } from './core.js';
 import type { RepairOptions } from './replication-scheduler.js';
 import { SYNC_MODES, type SyncMode } from './oplog.js';
@@ -34,6 +35,12 @@ export interface MasterOptions extends MasterSecurityOptions {
   checkpointLogBytes?: number;
   host?: string; // default '127.0.0.1'
   port?: number; // default 0 = ephemeral
+  /**
+   * Port of the session listener (master calls as frames over plain TCP, or TLS with `tls`;
+   * common/session-listener.ts), on `host`; default 0 = ephemeral, told to clients by the
+   * SessionPort call; false = none (clients keep to the gRPC session stream).
+   */
+  sessionPort?: number | false;
   chunkSize?: number; // default DEFAULT_CHUNK_SIZE (64 MiB); must be a multiple of 64 KiB
   replication?: number; // default goal 3
   heartbeatMs?: number; // told to chunkservers in RegisterReply; default HEARTBEAT_MS = 1000
@@ -64,6 +71,8 @@ export interface MasterHandle extends MasterIdentity {
   port: number;
   /** "http://host:port" of the status page when httpPort was given. */
   httpUrl?: string;
+  /** The session listener (absent with sessionPort: false). */
+  sessions?: Pick<SessionListener, 'port' | 'connections'>;
   stop(): Promise<void>;
 }
 
@@ -155,9 +164,17 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     core = new MasterCore(cfg, log, { calls: sec.calls });
   }
   let started: Awaited<ReturnType<typeof startServer>>;
+  let sessions: SessionListener | undefined;
   try {
-    started = await startServer([[proto().gfs.Master.service, sec.handlers(core, masterHandlers(core))]], cfg.host, cfg.port, sec.credentials);
+    let sessionPort = 0;
+    const wrapped = sec.handlers(core, { ...masterHandlers(core), SessionPort: unaryHandler(log, 'SessionPort', () => ({ port: sessionPort })) });
+    if (opts.sessionPort !== false) {
+      sessions = await listenSessions({ host: cfg.host, port: opts.sessionPort ?? 0, sessions: wrapped.sessions, tls: opts.tls, log });
+      sessionPort = sessions.port;
+    }
+    started = await startServer([[proto().gfs.Master.service, wrapped.handlers]], cfg.host, cfg.port, sec.credentials);
   } catch (err) {
+    await sessions?.close();
     await store?.close();
     throw err;
   }
@@ -173,13 +190,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       core.repair.stop();
       core.registry.stop();
       await stopServer(server);
+      await sessions?.close();
       core.close();
       await store?.close();
       throw err;
     }
   }
   log.info(
-    { addr, chunkSize: cfg.chunkSize, replication: cfg.replication, heartbeatMs: cfg.heartbeatMs, dataDir: opts.dataDir, repair: core.repair.opts },
+    { addr, sessionPort: sessions?.port, chunkSize: cfg.chunkSize, replication: cfg.replication, heartbeatMs: cfg.heartbeatMs, dataDir: opts.dataDir, repair: core.repair.opts },
     'master listening',
   );
   let stopped: Promise<void> | undefined;
@@ -188,11 +206,13 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     addr,
     port,
     httpUrl: http?.url,
+    sessions,
     stop() {
       stopped ??= (async () => {
         await http?.close();
         core.repair.stop();
         core.registry.stop();
+        await sessions?.close();
         await stopServer(server);
         core.close();
         await store?.close({ checkpoint: true });

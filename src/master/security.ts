@@ -11,7 +11,7 @@ import { loadOrCreateSecret, SECRET_FILE, serverKeys, type ClusterKeys } from '.
 import type { Logger } from '../common/logger.js';
 import { proto } from '../common/proto.js';
 import type { MasterHandlers } from '../generated/gfs/Master.js';
-import { sessionHandler } from '../common/session-server.js';
+import { sessionDispatcher, sessionHandler, type SessionDispatch } from '../common/session-server.js';
 import type { UnaryMasterHandlers } from './service.js';
 import { GrpcChunkServerCalls } from './chunkserver-calls.js';
 import type { MasterCore } from './core.js';
@@ -48,8 +48,12 @@ export interface MasterSecurity {
   /** Chunkserver calls presenting the master's credential (clones carry a read token). */
   calls: GrpcChunkServerCalls;
   credentials: grpc.ServerCredentials;
-  /** Sets up token signing on `core` and wraps its handlers (exports, then authentication). */
-  handlers(core: MasterCore, handlers: UnaryMasterHandlers): MasterHandlers;
+  /**
+   * Sets up token signing on `core` and wraps its handlers (exports, then authentication).
+   * `sessions` serves the same wrapped handlers to session carriers other than the gRPC
+   * stream (the TCP listener, session-listener.ts).
+   */
+  handlers(core: MasterCore, handlers: UnaryMasterHandlers & Pick<MasterHandlers, 'SessionPort'>): { handlers: MasterHandlers; sessions: SessionDispatch };
 }
 
 export function masterSecurity(opts: MasterSecurityOptions & { dataDir?: string }, log: Logger): MasterSecurity {
@@ -88,15 +92,16 @@ export function masterSecurity(opts: MasterSecurityOptions & { dataDir?: string 
     credentials,
     handlers(core, handlers) {
       if (opts.tokens !== false) signer = core.tokens = new TokenSigner(keys.tokenKey!);
-      const guarded = rules ? exportGuard(core, handlers, rules, log) : handlers;
+      const { SessionPort, ...unary } = handlers;
+      const guarded = rules ? exportGuard(core, unary, rules, log) : unary;
       // Session calls go through the same guarded handlers as unary calls: every call of a
       // session is authenticated, bounded and checked against the exports like any other.
       const def = proto().gfs.Master.service;
       const table: Record<string, unknown> = {};
-      const all: MasterHandlers = { ...guarded, Session: sessionHandler(def, table, log) };
+      const all: MasterHandlers = { ...guarded, SessionPort, Session: sessionHandler(def, table, log) };
       const secured = secureService(def, all, { keys, serverOnly: new Set(['Register', 'Heartbeat']), service: 'master', log });
       Object.assign(table, secured);
-      return secured;
+      return { handlers: secured, sessions: sessionDispatcher(def, table, log) };
     },
   };
 }

@@ -21,9 +21,12 @@ export const MAX_RELEASES_PER_CALL = 4096;
 /** Names one UnlinkBatch may name (each is a change of its own; the loop is not held longer). */
 export const MAX_UNLINKS_PER_CALL = 1024;
 
-/** The unary handlers of the Master service (Session, which serves them over a stream, is added by security.ts). */
+/**
+ * The unary handlers of the Master service. Session, which serves them over a stream, is added
+ * by security.ts; SessionPort, which names the TCP listener serving them, by master.ts.
+ */
 type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
-export type UnaryMasterHandlers = Pick<MasterHandlers, Exclude<KnownKeys<MasterHandlers>, 'Session'>>;
+export type UnaryMasterHandlers = Pick<MasterHandlers, Exclude<KnownKeys<MasterHandlers>, 'Session' | 'SessionPort'>>;
 
 export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
   const log = core.log;
