@@ -3,7 +3,7 @@
 // changes while it is being read is listed consistently: every entry at most once.
 import type { Attr } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
-import { direntPlusSize, direntSize, writeDirent, S_IFDIR } from './stat.js';
+import { direntPlusSize, direntSize, writeDirent, S_IFDIR, type DirentPlusIn } from './stat.js';
 
 interface DirEntryOut {
   name: Buffer;
@@ -13,14 +13,6 @@ interface DirEntryOut {
   attr?: Attr;
 }
 
-/** An entry for a readdirplus answer: `next` is the offset the kernel resumes at. */
-export interface DirPlusEntry {
-  name: Buffer;
-  ino: number;
-  mode: number;
-  next: number;
-  attr?: Attr;
-}
 
 /** Open directories at most; past this the oldest is dropped (its next readdir is EBADF). */
 const MAX_OPEN_DIRS = 65_536;
@@ -62,10 +54,10 @@ export class DirHandles {
   }
 
   /** Entries from `offset` on, as many as fit in `size` bytes of direntplus records. */
-  readPlus(fh: number, offset: number, size: number): DirPlusEntry[] {
+  readPlus(fh: number, offset: number, size: number): DirentPlusIn[] {
     const list = this.open.get(fh);
     if (!list) throw new GfsError('EBADF', `no open directory with handle ${fh}`);
-    const out: DirPlusEntry[] = [];
+    const out: DirentPlusIn[] = [];
     let bytes = 0;
     for (let i = offset; i < list.length; i++) {
       const e = list[i]!;

@@ -132,12 +132,17 @@ export function dirOps(
 
     // The kernel takes each entry with attrs as a lookup of its name: only attrs that are still
     // fresh (this mount's cache) are given; the rest go as plain names, looked up when used.
+    // A file with writes held here is shown as this mount sees it (statOf); any other as the
+    // master gave it, written straight into the answer.
     async readdirplus(c, ino, size, offset, fh) {
-      return ctx.dirs.readPlus(fh, offset, size).map((e) => {
-        if (!e.attr) return { ...e, stat: undefined };
+      const list = ctx.dirs.readPlus(fh, offset, size);
+      for (const e of list) {
+        if (!e.attr) continue;
         const fresh = cache.get(e.ino);
-        return { ...e, stat: fresh ? statOf(ctx, fresh) : undefined };
-      });
+        e.attr = fresh;
+        if (fresh && ctx.files.stateOf(fresh.ino)?.dirty) e.stat = statOf(ctx, fresh);
+      }
+      return list;
     },
 
     async releasedir(c, ino, fh) {

@@ -10,7 +10,7 @@ import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { OpStats } from '../common/op-stats.js';
 import { errnoNumberOf, toErrno } from './errno-table.js';
-import { direntPlusSize, packStat, writeDirentPlus, type FuseStat } from './stat.js';
+import { direntsPlus, packStat, type DirentPlusIn, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
 export const REQUIRED_LL_LEVEL = 4;
@@ -93,7 +93,7 @@ export interface LowLevelOps {
   /** Directory entries in the kernel's dirent format (see direntBuffer), at most `size` bytes. */
   readdir(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Buffer>;
   /** Entries with their attributes (none for "." and ".." or when not known fresh), fitting `size` bytes as direntplus records. */
-  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Array<{ name: Buffer; ino: number; mode: number; next: number; stat?: FuseStat }>>;
+  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<DirentPlusIn[]>;
   releasedir(c: Caller, ino: number, fh: number): Promise<void>;
   fsyncdir(c: Caller, ino: number, fh: number): Promise<void>;
   statfs(c: Caller, ino: number): Promise<Statfs>;
@@ -222,6 +222,8 @@ export class LowLevelSession {
     return ino === this.o.rootIno ? FUSE_ROOT_ID : ino;
   }
 
+  private readonly toKernelIno = (ino: number): number => this.toKernel(ino);
+
   private toFs(ino: number): number {
     return ino === FUSE_ROOT_ID ? this.o.rootIno : ino;
   }
@@ -327,25 +329,12 @@ export class LowLevelSession {
         return this.answer('create', slot, ops.create(c, ino, s1, b, cc), (r) => B.ll_reply_create(slot, this.pack(r), at, et, r.fh, r.openFlags ?? 0));
       case 31:
         return this.answer('readdirplus', slot, ops.readdirplus(c, ino, b, cc, d), (list) => {
-          const out = this.direntsPlus(list);
+          const out = direntsPlus(list, Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS), this.toKernelIno);
           B.ll_reply_buf(slot, out, out.length);
         });
       default:
         B.ll_reply_err(slot, errnoNumberOf('ENOSYS'));
     }
-  }
-
-  private direntsPlus(list: Array<{ name: Buffer; ino: number; mode: number; next: number; stat?: FuseStat }>): Buffer {
-    let bytes = 0;
-    for (const e of list) bytes += direntPlusSize(e.name.length);
-    const out = Buffer.allocUnsafe(bytes);
-    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let at = 0;
-    const valid = Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS);
-    for (const e of list) {
-      at += writeDirentPlus(out, at, this.toKernel(e.ino), e.stat, valid, e.next, e.mode, e.name, dv);
-    }
-    return out;
   }
 
   /** getxattr/listxattr: size 0 asks for the length; a smaller buffer than the value is ERANGE. */

@@ -137,42 +137,85 @@ export function direntPlusSize(nameBytes: number): number {
   return (ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET + nameBytes + 7) & ~7;
 }
 
+/** One entry of a readdirplus answer; without `stat` or `attr` it goes as a plain dirent. */
+export interface DirentPlusIn {
+  name: Buffer;
+  /** The file system's inode; `nodeOf` (direntsPlus) maps it to the kernel's node id. */
+  ino: number;
+  mode: number;
+  /** The offset the kernel resumes at after this entry. */
+  next: number;
+  /** Attributes as the master gave them, written as they are. */
+  attr?: Attr;
+  /** Or as this mount shows them (a file with writes it holds): wins over `attr`. */
+  stat?: FuseStat;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+/** A 64-bit field from a safe integer, as two 32-bit words (two's complement when negative). */
+function put64(u: Uint32Array, i: number, v: number): void {
+  const hi = Math.floor(v / TWO32);
+  u[i] = v - hi * TWO32;
+  u[i + 1] = hi;
+}
+
 /**
- * Writes one direntplus at `at` for the kernel's node id `ino` (it stands for `st.ino`); returns its size.
- * `validS`: how long the kernel may keep the name and the attributes.
+ * A readdirplus answer: per entry a fuse_entry_out (what a lookup would answer; nodeid 0 when
+ * there are no attrs to give, which the kernel takes as a plain dirent) and the dirent.
+ * `validS`: how long the kernel may keep the names and attributes.
+ *
+ * Written as 32-bit words straight from each entry's attrs, no object per entry: the first
+ * listings of a `find` or `ls -lR` run before the JIT has seen this code, and building a stat
+ * object per entry and writing it through DataView calls cost ~24 us an entry then, the most
+ * of the mount's time in a cold `find` of 5,000 files.
  */
-export function writeDirentPlus(buf: Buffer, at: number, ino: number, st: FuseStat | undefined, validS: number, next: number, mode: number, name: Buffer, dv = viewOf(buf)): number {
-  const size = direntPlusSize(name.length);
-  buf.fill(0, at, at + ENTRY_OUT_BYTES);
-  if (st) {
-    // Seconds as the kernel's (u64 sec, u32 nsec) validity.
-    const vs = Math.max(0, Math.floor(validS));
-    const vns = Math.round((validS - vs) * 1e9);
-    setU64(dv, at, ino); // nodeid
-    setU64(dv, at + 8, 1); // generation
-    setU64(dv, at + 16, vs); // entry_valid
-    setU64(dv, at + 24, vs); // attr_valid
-    dv.setUint32(at + 32, vns, true);
-    dv.setUint32(at + 36, vns, true);
-    const a = at + 40; // struct fuse_attr
-    setU64(dv, a, ino);
-    setU64(dv, a + 8, st.size);
-    setU64(dv, a + 16, st.blocks);
-    setU64(dv, a + 24, st.atime.sec);
-    setU64(dv, a + 32, st.mtime.sec);
-    setU64(dv, a + 40, st.ctime.sec);
-    dv.setUint32(a + 48, st.atime.nsec, true);
-    dv.setUint32(a + 52, st.mtime.nsec, true);
-    dv.setUint32(a + 56, st.ctime.nsec, true);
-    dv.setUint32(a + 60, st.mode, true);
-    dv.setUint32(a + 64, st.nlink, true);
-    dv.setUint32(a + 68, st.uid, true);
-    dv.setUint32(a + 72, st.gid, true);
-    dv.setUint32(a + 76, st.rdev >>> 0, true);
-    dv.setUint32(a + 80, st.blksize, true);
+export function direntsPlus(list: readonly DirentPlusIn[], validS: number, nodeOf: (ino: number) => number = (ino) => ino): Buffer {
+  let bytes = 0;
+  for (const e of list) bytes += direntPlusSize(e.name.length);
+  // Zeroed (padding, and the entry of a record without attrs), and its own memory: word-aligned.
+  const out = Buffer.alloc(bytes);
+  const u = new Uint32Array(out.buffer, out.byteOffset, bytes >>> 2);
+  const vs = Math.max(0, Math.floor(validS));
+  const vns = Math.round((validS - vs) * 1e9);
+  let at = 0;
+  for (const e of list) {
+    const w = at >>> 2;
+    const node = nodeOf(e.ino);
+    const s = e.stat ?? e.attr;
+    if (s) {
+      put64(u, w, node);
+      u[w + 2] = 1; // generation
+      put64(u, w + 4, vs); // entry_valid
+      put64(u, w + 6, vs); // attr_valid
+      u[w + 8] = vns;
+      u[w + 9] = vns;
+      const a = w + 10; // struct fuse_attr
+      put64(u, a, node);
+      put64(u, a + 2, s.size);
+      put64(u, a + 4, s.blocks);
+      put64(u, a + 6, Number(s.atime?.sec ?? 0));
+      put64(u, a + 8, Number(s.mtime?.sec ?? 0));
+      put64(u, a + 10, Number(s.ctime?.sec ?? 0));
+      u[a + 12] = s.atime?.nsec ?? 0;
+      u[a + 13] = s.mtime?.nsec ?? 0;
+      u[a + 14] = s.ctime?.nsec ?? 0;
+      u[a + 15] = s.mode;
+      u[a + 16] = s.nlink;
+      u[a + 17] = s.uid;
+      u[a + 18] = s.gid;
+      u[a + 19] = s.rdev;
+      u[a + 20] = e.stat ? e.stat.blksize : PREFERRED_BLKSIZE;
+    }
+    // The dirent carries the inode number even without attrs: glibc's readdir drops entries
+    // whose d_ino is 0 (as deleted ones), so a name whose attrs lapsed would vanish from ls.
+    const d = w + ENTRY_OUT_BYTES / 4;
+    put64(u, d, node);
+    put64(u, d + 2, e.next);
+    u[d + 4] = e.name.length;
+    u[d + 5] = (e.mode & S_IFMT) >>> 12;
+    out.set(e.name, at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET);
+    at += direntPlusSize(e.name.length);
   }
-  // The dirent carries the inode number even without attrs: glibc's readdir drops entries
-  // whose d_ino is 0 (as deleted ones), so a name whose attrs lapsed would vanish from ls.
-  writeDirent(buf, at + ENTRY_OUT_BYTES, ino, next, mode, name, dv);
-  return size;
+  return out;
 }

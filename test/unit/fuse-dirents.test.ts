@@ -1,7 +1,8 @@
 // The readdir and readdirplus reply records the kernel parses (struct fuse_dirent and
 // fuse_direntplus), decoded here field by field as fs/fuse/readdir.c reads them.
 import { describe, expect, it } from 'vitest';
-import { direntPlusSize, direntSize, writeDirent, writeDirentPlus, type FuseStat } from '../../src/fuse/stat.js';
+import type { Attr } from '../../src/client/api.js';
+import { direntPlusSize, direntSize, direntsPlus, PREFERRED_BLKSIZE, writeDirent, type FuseStat } from '../../src/fuse/stat.js';
 
 const u64 = (b: Buffer, at: number) => Number(b.readBigUInt64LE(at));
 const i64 = (b: Buffer, at: number) => Number(b.readBigInt64LE(at));
@@ -38,29 +39,73 @@ describe('FUSE dirent records', () => {
     expect(b[0]).toBe(0xee); // nothing before `at`
   });
 
-  it('a direntplus: the entry a lookup would answer, then the dirent', () => {
-    const name = Buffer.from('f');
-    const size = direntPlusSize(name.length);
-    const b = Buffer.alloc(size, 0xee);
-    expect(writeDirentPlus(b, 0, st.ino, st, 1.5, 2, st.mode, name)).toBe(size);
-    expect(u64(b, 0)).toBe(st.ino); // nodeid
-    expect(u64(b, 8)).toBe(1); // generation
-    expect([u64(b, 16), u64(b, 24), b.readUInt32LE(32), b.readUInt32LE(36)]).toEqual([1, 1, 500_000_000, 500_000_000]);
-    const a = 40;
-    expect([u64(b, a), u64(b, a + 8), u64(b, a + 16)]).toEqual([st.ino, st.size, st.blocks]);
-    expect([i64(b, a + 24), i64(b, a + 32), i64(b, a + 40)]).toEqual([-86_400, 1_796_322_075, 2 ** 34]);
-    expect([b.readUInt32LE(a + 48), b.readUInt32LE(a + 52), b.readUInt32LE(a + 56)]).toEqual([1, 999_999_999, 0]);
-    expect([b.readUInt32LE(a + 60), b.readUInt32LE(a + 64), b.readUInt32LE(a + 68), b.readUInt32LE(a + 72), b.readUInt32LE(a + 76), b.readUInt32LE(a + 80)]).toEqual([
-      st.mode, 3, 1000, 2000, 0, 65536,
-    ]);
-    expect(dirent(b, 128)).toEqual({ ino: st.ino, off: 2, namelen: 1, type: 8, name: 'f' });
-  });
+  /** The fields of the direntplus record at `at` as the kernel reads them. */
+  function entryOut(b: Buffer, at: number) {
+    const a = at + 40;
+    return {
+      nodeid: u64(b, at),
+      generation: u64(b, at + 8),
+      valid: [u64(b, at + 16), u64(b, at + 24), b.readUInt32LE(at + 32), b.readUInt32LE(at + 36)],
+      attr: [u64(b, a), u64(b, a + 8), u64(b, a + 16)],
+      times: [i64(b, a + 24), i64(b, a + 32), i64(b, a + 40), b.readUInt32LE(a + 48), b.readUInt32LE(a + 52), b.readUInt32LE(a + 56)],
+      rest: [b.readUInt32LE(a + 60), b.readUInt32LE(a + 64), b.readUInt32LE(a + 68), b.readUInt32LE(a + 72), b.readUInt32LE(a + 76), b.readUInt32LE(a + 80)],
+    };
+  }
 
-  it('a direntplus without attrs is a plain dirent behind a zero entry (nodeid 0)', () => {
-    const name = Buffer.from('gone');
-    const b = Buffer.alloc(direntPlusSize(name.length), 0xee);
-    writeDirentPlus(b, 0, 99, undefined, 1, 5, 0o100644, name);
-    expect([...b.subarray(0, 128)].every((x) => x === 0)).toBe(true);
-    expect(dirent(b, 128)).toEqual({ ino: 99, off: 5, namelen: 4, type: 8, name: 'gone' });
+  it('direntplus records: the entry a lookup would answer, then the dirent; from a stat, from attrs, or none', () => {
+    const attr: Attr = {
+      ino: 77,
+      mode: 0o40755,
+      nlink: 2,
+      uid: 5,
+      gid: 6,
+      size: 4096,
+      rdev: 0,
+      blocks: 8,
+      atime: { sec: 1, nsec: 2 },
+      mtime: { sec: 3, nsec: 4 },
+      ctime: { sec: 5, nsec: 6 },
+      goal: 3,
+      xattrs: 0,
+    } as Attr;
+    const names = [Buffer.from('f'), Buffer.from('sub dir'), Buffer.from('gone')];
+    const b = direntsPlus(
+      [
+        { name: names[0]!, ino: st.ino, mode: st.mode, next: 2, stat: st },
+        { name: names[1]!, ino: attr.ino, mode: attr.mode, next: 3, attr },
+        { name: names[2]!, ino: 99, mode: 0o100644, next: 5 },
+      ],
+      1.5,
+      (ino) => (ino === 77 ? 1 : ino), // the root's node id is 1 for the kernel
+    );
+    const s0 = direntPlusSize(1);
+    const s1 = direntPlusSize(names[1]!.length);
+    expect(b.length).toBe(s0 + s1 + direntPlusSize(4));
+
+    expect(entryOut(b, 0)).toEqual({
+      nodeid: st.ino,
+      generation: 1,
+      valid: [1, 1, 500_000_000, 500_000_000],
+      attr: [st.ino, st.size, st.blocks],
+      times: [-86_400, 1_796_322_075, 2 ** 34, 1, 999_999_999, 0],
+      rest: [st.mode, 3, 1000, 2000, 0, 65536],
+    });
+    expect(dirent(b, 128)).toEqual({ ino: st.ino, off: 2, namelen: 1, type: 8, name: 'f' });
+
+    expect(entryOut(b, s0)).toEqual({
+      nodeid: 1,
+      generation: 1,
+      valid: [1, 1, 500_000_000, 500_000_000],
+      attr: [1, 4096, 8],
+      times: [1, 3, 5, 2, 4, 6],
+      rest: [0o40755, 2, 5, 6, 0, PREFERRED_BLKSIZE],
+    });
+    expect(dirent(b, s0 + 128)).toEqual({ ino: 1, off: 3, namelen: 7, type: 4, name: 'sub dir' });
+
+    // Without attrs: a plain dirent behind a zero entry (nodeid 0).
+    const at = s0 + s1;
+    expect([...b.subarray(at, at + 128)].every((x) => x === 0)).toBe(true);
+    expect(dirent(b, at + 128)).toEqual({ ino: 99, off: 5, namelen: 4, type: 8, name: 'gone' });
+    expect([...b.subarray(at + 128 + 24 + 4, b.length)].every((x) => x === 0)).toBe(true); // padding
   });
 });
