@@ -41,19 +41,31 @@ export class ChunkReader {
   constructor(private readonly d: ReaderDeps) {}
 
   /** `into`: where the bytes go (at least `length` bytes; holes are zero-filled there too). */
-  async read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    if (length === 0) return Buffer.alloc(0);
-    if (into && into.length < length) throw new GfsError('EINVAL', `read of ${length} bytes into a buffer of ${into.length}`);
-    const { locator } = this.d;
-    const chunkSize = locator.chunkSize || (await locator.ensureChunkSize(ino));
+  read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    if (length === 0) return Promise.resolve(Buffer.alloc(0));
+    if (into && into.length < length) return Promise.reject(new GfsError('EINVAL', `read of ${length} bytes into a buffer of ${into.length}`));
     // A size learnt in the last SIZE_TTL_MS (open, getattr, our own writes) bounds the read:
     // growth by other clients shows within that time, as the kernel's attribute cache does.
+    const { locator } = this.d;
+    const size = locator.cache.size(ino);
+    // Both known (nearly every read): no async frame, whose promise would wrap the pool's.
+    if (locator.chunkSize && size !== undefined) return this.readSized(ino, offset, length, into, locator.chunkSize, size);
+    return this.readUnsized(ino, offset, length, into);
+  }
+
+  private async readUnsized(ino: number, offset: number, length: number, into: Buffer | undefined): Promise<Buffer> {
+    const { locator } = this.d;
+    const chunkSize = locator.chunkSize || (await locator.ensureChunkSize(ino));
     let size = locator.cache.size(ino);
     if (size === undefined) {
       await locator.lookupRead(ino, offset, length);
       size = locator.cache.size(ino) ?? 0;
     }
-    if (offset >= size) return Buffer.alloc(0);
+    return this.readSized(ino, offset, length, into, chunkSize, size);
+  }
+
+  private readSized(ino: number, offset: number, length: number, into: Buffer | undefined, chunkSize: number, size: number): Promise<Buffer> {
+    if (offset >= size) return Promise.resolve(Buffer.alloc(0));
     const n = Math.min(length, size - offset);
     const pieces = splitRange(offset, n, chunkSize, this.d.pieceBytes);
     if (pieces.length === 1) {
@@ -66,8 +78,7 @@ export class ChunkReader {
       });
     }
     const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
-    await Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out))));
-    return out;
+    return Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out)))).then(() => out);
   }
 
   /**

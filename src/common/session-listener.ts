@@ -22,6 +22,11 @@ import type { SessionDispatch } from './session-server.js';
 
 /** Longest method name a Call frame may carry. */
 const METHOD_NAME_MAX = 64;
+/**
+ * Replies a connection may have waiting to be sent before its calls are no longer read: a
+ * caller that sends without reading cannot make the master buffer without bound.
+ */
+export const SESSION_SEND_HIGH_WATER = 16 * 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 
 export interface SessionListenerOptions {
@@ -74,6 +79,10 @@ export async function listenSessions(o: SessionListenerOptions): Promise<Session
           if (closed) return;
           if (r.code) writer.write(Kind.Err, r.id, errorCodec.encode({ code: r.code, errno: r.errno ?? '', message: r.details ?? '' }));
           else writer.write(Kind.Ok, r.id, EMPTY, r.body);
+          if (socket.writableLength > SESSION_SEND_HIGH_WATER && !socket.isPaused()) {
+            socket.pause();
+            socket.once('drain', () => socket.resume());
+          }
         });
         writer.write(Kind.Ok, f.id, EMPTY);
         return;
