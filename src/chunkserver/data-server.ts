@@ -12,8 +12,6 @@
 // Bounds: requests in flight per connection, bytes of write payloads held, and replies queued
 // on a slow reader (reading from it pauses until they drain).
 import net from 'node:net';
-import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { proveRole, type Role, type TlsFiles } from '../common/auth.js';
 import type { TokenVerifier } from '../common/chunk-token.js';
@@ -22,6 +20,7 @@ import { applyCodec, errorCodec, helloCodec, okCodec, readCodec, syncCodec, writ
 import type { DataConnPool } from '../common/data-conn.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind, MAX_PAYLOAD_BYTES, type Frame } from '../common/data-frame.js';
 import { FrameWriter } from '../common/frame-writer.js';
+import { listenFramed, type FramedListener } from '../common/framed-socket.js';
 import { GfsError } from '../common/errors.js';
 import { MiB } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
@@ -61,12 +60,7 @@ export interface DataServerDeps {
   log: Logger;
 }
 
-export interface DataServer {
-  port: number;
-  /** Connections open now. */
-  readonly connections: number;
-  close(): Promise<void>;
-}
+export type DataServer = FramedListener;
 
 const KIND_NAMES: Record<number, string> = { [Kind.Read]: 'data.Read', [Kind.Write]: 'data.Write', [Kind.Apply]: 'data.Apply', [Kind.Sync]: 'data.Sync' };
 const EMPTY = new Uint8Array(0);
@@ -77,7 +71,6 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
   const { store, order, admission, log } = deps;
   const access = chunkAccess(deps);
   let heldWriteBytes = 0;
-  const sockets = new Set<net.Socket>();
   const pool = new SlabPool(DATA_POOL_IDLE_BYTES);
 
   const hold = (n: number) => {
@@ -188,8 +181,6 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
   }
 
   function serve(socket: net.Socket): void {
-    sockets.add(socket);
-    socket.setNoDelay(true);
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     let role: Role | undefined;
     let inflight = 0;
@@ -273,33 +264,8 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     socket.on('close', () => {
       closed = true;
       reader.abandon();
-      sockets.delete(socket);
     });
   }
 
-  const server = deps.tls?.cert
-    ? tls.createServer(
-        {
-          cert: readFileSync(deps.tls.cert),
-          key: readFileSync(deps.tls.key!),
-          ca: deps.tls.ca ? readFileSync(deps.tls.ca) : undefined,
-        },
-        serve,
-      )
-    : net.createServer(serve);
-  const bound = await new Promise<number>((resolve, reject) => {
-    server.once('error', (err) => reject(new GfsError('EBUSY', `cannot listen on ${host}:${port} (data channel): ${err.message}`)));
-    server.listen(port, host, () => resolve((server.address() as net.AddressInfo).port));
-  });
-  return {
-    port: bound,
-    get connections() {
-      return sockets.size;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listenFramed(host, port, deps.tls, 'data channel', serve);
 }

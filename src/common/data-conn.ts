@@ -4,20 +4,17 @@
 // with the server's reason. A connection that breaks fails the requests on it (UNAVAILABLE:
 // callers retry, as after a dropped gRPC call) and the next request opens a new one. Frames
 // are written in the order requests are made, so requests to one server arrive in order.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { errorCodec, helloCodec } from './data-codec.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind, type Frame } from './data-frame.js';
 import { FrameWriter } from './frame-writer.js';
+import { connectFramed } from './framed-socket.js';
 import { fromStatus, GfsError, withoutCode } from './errors.js';
-import { parseAddr } from './rpc.js';
 import type { TlsFiles } from './auth.js';
 
 /** Connecting and saying Hello must finish within this. */
 export const DATA_CONNECT_TIMEOUT_MS = 5_000;
-const KEEPALIVE_MS = 10_000;
 /**
  * Deadlines are checked this often, all requests of a connection in one pass, so a request
  * fails at most this late. A timer per request cost a small read two timer-list operations and
@@ -85,20 +82,7 @@ export class DataConn {
 
   /** Connects and says Hello; rejects with the server's refusal or a connection error. */
   static async open(addr: string, opts: DataConnOptions = {}, timeoutMs = DATA_CONNECT_TIMEOUT_MS): Promise<DataConn> {
-    const { host, port } = parseAddr(addr);
-    const h = host.replace(/^\[|\]$/g, '');
-    const socket = opts.tls && (opts.tls.ca || opts.tls.cert)
-      ? tls.connect({
-          host: h,
-          port,
-          ca: opts.tls.ca ? readFileSync(opts.tls.ca) : undefined,
-          cert: opts.tls.cert ? readFileSync(opts.tls.cert) : undefined,
-          key: opts.tls.key ? readFileSync(opts.tls.key) : undefined,
-          servername: net.isIP(h) ? undefined : h,
-        })
-      : net.connect({ host: h, port });
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_MS);
+    const socket = connectFramed(addr, opts.tls);
     const conn = new DataConn(addr, socket);
     const hello = conn.request(Kind.Hello, helloCodec.encode({ version: DATA_PROTOCOL_VERSION, auth: opts.auth ?? '' }), undefined, timeoutMs, `data channel hello to ${addr}`);
     try {

@@ -8,14 +8,13 @@
 // carries the encoded request as payload; its reply is Ok with the encoded reply as payload, or
 // Err with the status. Every call goes through the same wrapped handlers as a gRPC call
 // (authentication from the Hello's credential, exports, per-peer bounds, shape checks).
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { AUTH_METADATA_KEY, type TlsFiles } from './auth.js';
 import { errorCodec, helloCodec } from './data-codec.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind } from './data-frame.js';
 import { FrameWriter } from './frame-writer.js';
+import { listenFramed, type FramedListener } from './framed-socket.js';
 import { GfsError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { SessionDispatch } from './session-server.js';
@@ -38,18 +37,10 @@ export interface SessionListenerOptions {
   log: Logger;
 }
 
-export interface SessionListener {
-  port: number;
-  /** Sessions connected now. */
-  readonly connections: number;
-  close(): Promise<void>;
-}
+export type SessionListener = FramedListener;
 
 export async function listenSessions(o: SessionListenerOptions): Promise<SessionListener> {
-  const sockets = new Set<net.Socket>();
   const serve = (socket: net.Socket): void => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
     const host = socket.remoteAddress ?? '?';
     const peer = `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? 0}`;
     const writer = new FrameWriter(socket);
@@ -106,25 +97,7 @@ export async function listenSessions(o: SessionListenerOptions): Promise<Session
     socket.on('close', () => {
       closed = true;
       session?.close();
-      sockets.delete(socket);
     });
   };
-  const server = o.tls?.cert
-    ? tls.createServer({ cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key!), ca: o.tls.ca ? readFileSync(o.tls.ca) : undefined }, serve)
-    : net.createServer(serve);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', (err) => reject(new GfsError('EBUSY', `cannot listen on ${o.host}:${o.port} (sessions): ${err.message}`)));
-    server.listen(o.port, o.host.replace(/^\[|\]$/g, ''), () => resolve((server.address() as net.AddressInfo).port));
-  });
-  return {
-    port,
-    get connections() {
-      return sockets.size;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listenFramed(o.host, o.port, o.tls, 'sessions', serve);
 }

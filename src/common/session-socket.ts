@@ -2,21 +2,18 @@
 // Session stream CallSession speaks to (session-client.ts): it takes call frames, and gives
 // back reply frames, the server's greeting (id 0) first, once the Hello is accepted.
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { TlsFiles } from './auth.js';
 import { errorCodec, helloCodec } from './data-codec.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind, type Frame } from './data-frame.js';
 import { FrameWriter } from './frame-writer.js';
+import { connectFramed } from './framed-socket.js';
 import { GfsError } from './errors.js';
-import { parseAddr } from './rpc.js';
 import type { CallFrameOut, SessionStream } from './session-client.js';
 
 /** Connecting and having the Hello answered must take at most this. */
 export const SESSION_CONNECT_TIMEOUT_MS = 5_000;
-const KEEPALIVE_MS = 10_000;
 /** The Hello's frame id; call ids start at 1. */
 const HELLO_ID = 0;
 
@@ -116,20 +113,5 @@ function decodeError(f: Frame): { code: number; errno: string; message: string }
 
 /** Opens a session with the listener at `addr` (HOST:PORT). */
 export function openSessionSocket(addr: string, opts: SessionSocketOptions = {}): SessionStream {
-  const { host, port } = parseAddr(addr);
-  const h = host.replace(/^\[|\]$/g, '');
-  const socket =
-    opts.tls && (opts.tls.ca || opts.tls.cert)
-      ? tls.connect({
-          host: h,
-          port,
-          ca: opts.tls.ca ? readFileSync(opts.tls.ca) : undefined,
-          cert: opts.tls.cert ? readFileSync(opts.tls.cert) : undefined,
-          key: opts.tls.key ? readFileSync(opts.tls.key) : undefined,
-          servername: net.isIP(h) ? undefined : h,
-        })
-      : net.connect({ host: h, port });
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true, KEEPALIVE_MS);
-  return new SessionSocket(addr, socket, opts) as unknown as SessionStream;
+  return new SessionSocket(addr, connectFramed(addr, opts.tls), opts) as unknown as SessionStream;
 }

@@ -27,15 +27,12 @@ function client(m: MasterHandle, extra: Partial<ConstructorParameters<typeof Gfs
   return c;
 }
 
-async function errOf(p: Promise<unknown>): Promise<GfsError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GfsError);
-    return err as GfsError;
-  }
-  throw new Error('expected a failure');
-}
+/** The GfsError a call fails with (a call that succeeds fails the test). */
+const errOf = (p: Promise<unknown>): Promise<GfsError> =>
+  p.then(
+    () => expect.fail('expected a failure'),
+    (err: unknown) => (expect(err).toBeInstanceOf(GfsError), err as GfsError),
+  );
 
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
