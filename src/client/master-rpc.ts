@@ -41,12 +41,14 @@ export class MasterRpc {
   /** The TCP session's address, once asked; undefined: the master has none (use the gRPC stream). */
   private sessionAddr: Promise<string | undefined> | undefined;
   private resolvedAddr: string | undefined;
+  /** The master's answer is in (a port, or none): calls need not wait for `sessionAddr`. */
+  private sessionKnown = false;
   private readonly sessionAuth: string | undefined;
   private readonly tls: TlsFiles | undefined;
 
   private openSession(): SessionStream {
     const addr = this.resolvedAddr;
-    if (!addr) return this.client.Session() as unknown as SessionStream;
+    if (!addr) return this.client.Session();
     return openSessionSocket(addr, {
       auth: this.sessionAuth,
       tls: this.tls,
@@ -54,28 +56,34 @@ export class MasterRpc {
       onConnectFailed: () => {
         this.sessionAddr = undefined;
         this.resolvedAddr = undefined;
+        this.sessionKnown = false;
       },
     });
   }
 
   /**
-   * Asks the master once where its session port is (again after a connection to it failed).
-   * A master without one, or one that does not know the call, is spoken to over the stream.
+   * Runs `call` once the master has said where its session port is: asked once, and again
+   * after a connection to it failed. A master without one, or one that does not know the
+   * question, is spoken to over the stream.
    */
-  private sessionReady(): Promise<unknown> {
-    if (this.opts.masterSession !== 'tcp') return Promise.resolve();
+  private sessionReady<T>(call: () => Promise<T>): Promise<T> {
+    if (this.sessionKnown || this.opts.masterSession !== 'tcp') return call();
     this.sessionAddr ??= callUnary<object, SessionPortReply__Output>(this.client, this.client.SessionPort.bind(this.client) as never, {}, this.opts.masterCallTimeoutMs, 'master SessionPort').then(
       (r) => {
         this.resolvedAddr = r.port ? `${parseAddr(this.opts.master).host}:${r.port}` : undefined;
+        this.sessionKnown = true;
         return this.resolvedAddr;
       },
       (err: unknown) => {
-        if (err instanceof GfsError && err.grpcCode === GrpcStatus.UNIMPLEMENTED) return undefined;
+        if (err instanceof GfsError && err.grpcCode === GrpcStatus.UNIMPLEMENTED) {
+          this.sessionKnown = true;
+          return undefined;
+        }
         this.sessionAddr = undefined; // not reached: asked again on the retry
         throw err;
       },
     );
-    return this.sessionAddr;
+    return this.sessionAddr.then(call);
   }
 
   /**
@@ -89,7 +97,7 @@ export class MasterRpc {
     const timeout = this.opts.masterCallTimeoutMs;
     const session = this.session;
     const once = session
-      ? () => (this.resolvedAddr || this.opts.masterSession !== 'tcp' ? session.call<Req, Res>(method, req, timeout, context) : this.sessionReady().then(() => session.call<Req, Res>(method, req, timeout, context)))
+      ? () => this.sessionReady(() => session.call<Req, Res>(method, req, timeout, context))
       : () => callUnary<Req, Res>(this.client, fn, req, timeout, context);
     return retry(
       () => (this.stats ? this.stats.time(`master.${method}`, once) : once()),

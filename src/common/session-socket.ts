@@ -113,5 +113,5 @@ function decodeError(f: Frame): { code: number; errno: string; message: string }
 
 /** Opens a session with the listener at `addr` (HOST:PORT). */
 export function openSessionSocket(addr: string, opts: SessionSocketOptions = {}): SessionStream {
-  return new SessionSocket(addr, connectFramed(addr, opts.tls), opts) as unknown as SessionStream;
+  return new SessionSocket(addr, connectFramed(addr, opts.tls), opts);
 }

@@ -13,7 +13,6 @@ interface DirEntryOut {
   attr?: Attr;
 }
 
-
 /** Open directories at most; past this the oldest is dropped (its next readdir is EBADF). */
 const MAX_OPEN_DIRS = 65_536;
 

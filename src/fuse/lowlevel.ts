@@ -218,11 +218,8 @@ export class LowLevelSession {
     });
   }
 
-  private toKernel(ino: number): number {
-    return ino === this.o.rootIno ? FUSE_ROOT_ID : ino;
-  }
-
-  private readonly toKernelIno = (ino: number): number => this.toKernel(ino);
+  /** A property, not a method: direntsPlus takes it as its node-id mapping. */
+  private readonly toKernel = (ino: number): number => (ino === this.o.rootIno ? FUSE_ROOT_ID : ino);
 
   private toFs(ino: number): number {
     return ino === FUSE_ROOT_ID ? this.o.rootIno : ino;
@@ -329,7 +326,7 @@ export class LowLevelSession {
         return this.answer('create', slot, ops.create(c, ino, s1, b, cc), (r) => B.ll_reply_create(slot, this.pack(r), at, et, r.fh, r.openFlags ?? 0));
       case 31:
         return this.answer('readdirplus', slot, ops.readdirplus(c, ino, b, cc, d), (list) => {
-          const out = direntsPlus(list, Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS), this.toKernelIno);
+          const out = direntsPlus(list, Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS), this.toKernel);
           B.ll_reply_buf(slot, out, out.length);
         });
       default:
