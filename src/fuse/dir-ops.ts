@@ -16,7 +16,7 @@ const READ_AHEAD_DIRS_CONCURRENCY = 4;
 
 export function dirOps(
   ctx: FsContext,
-): Pick<LowLevelOps, 'lookup' | 'mkdir' | 'rmdir' | 'opendir' | 'readdir' | 'readdirplus' | 'releasedir' | 'fsyncdir' | 'forget'> {
+): Pick<LowLevelOps, 'lookup' | 'mkdir' | 'rmdir' | 'opendir' | 'readdir' | 'readdirplus' | 'releasedir' | 'fsyncdir'> {
   const { client, cache } = ctx;
   /** Listings being read again, one per directory however many lookups wait for it. */
   const refreshing = new Map<number, Promise<void>>();
@@ -85,10 +85,6 @@ export function dirOps(
       cache.put(attr);
       if (known && known.ino !== attr.ino) cache.dropListing(parent);
       return statOf(ctx, attr);
-    },
-
-    forget(ino) {
-      cache.forget(ino);
     },
 
     async mkdir(c, parent, name, mode) {

@@ -106,7 +106,7 @@ export class InodeCache {
     this.attrs.set(ino, { v: undefined, at: 0, seq: ++this.seq });
   }
 
-  /** The kernel forgot the inode: its listing is not worth keeping. */
+  /** The directory is gone (removed by this mount): its listing is not worth keeping. */
   forget(ino: number): void {
     this.listings.delete(ino); // its attrs stay until they lapse: their seq still orders listings
   }

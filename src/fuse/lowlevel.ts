@@ -13,7 +13,7 @@ import { errnoNumberOf, toErrno } from './errno-table.js';
 import { direntsPlus, packStat, type DirentPlusIn, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
-export const REQUIRED_LL_LEVEL = 4;
+export const REQUIRED_LL_LEVEL = 5;
 
 const OP_NAMES = [
   'init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink',
@@ -70,7 +70,6 @@ export interface Statfs {
 /** The operations a low-level file system implements; inode numbers are the file system's own. */
 export interface LowLevelOps {
   lookup(c: Caller, parent: number, name: string): Promise<FuseStat>;
-  forget(ino: number, nlookup: number): void;
   getattr(c: Caller, ino: number, fh: number | undefined): Promise<FuseStat>;
   setattr(c: Caller, ino: number, set: SetAttrIn, fh: number | undefined): Promise<FuseStat>;
   readlink(c: Caller, ino: number): Promise<string>;
@@ -264,9 +263,6 @@ export class LowLevelSession {
         return;
       case 2:
         return entry('lookup', ops.lookup(c, ino, s1));
-      case 3:
-        ops.forget(ino, b);
-        return;
       case 4:
         return attr('getattr', ops.getattr(c, ino, fh(b)));
       case 5: {

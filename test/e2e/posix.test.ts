@@ -189,6 +189,39 @@ os.utime(p, ns=(C, B)); st = os.stat(p); print(st.st_atime_ns == C, st.st_mtime_
     expect(lines(out)).toEqual(['-157766400.250000000 f', '-1.500000000 g', 'f -157766400', 'g -1']);
   });
 
+  // drop_caches makes the kernel forget every inode it can, in FORGET batches of thousands,
+  // while handles stay open and directories are being changed.
+  test('after the kernel forgets its inodes, names, attrs, open handles and directory changes are all still right', async () => {
+    const out = await py(`
+d = M + '/forgot'; os.mkdir(d); os.mkdir(d + '/sub')
+for i in range(300):
+    with open('%s/sub/f%03d' % (d, i), 'wb') as f: f.write(b'%d' % i)
+os.link(d + '/sub/f007', d + '/hard')
+held = os.open(d + '/sub/f010', os.O_RDWR)
+def drop():
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f: f.write('3')
+drop()
+names = sorted(os.listdir(d + '/sub'))
+print(len(names), names[0], names[-1], os.stat(d + '/hard').st_nlink, os.stat(d + '/hard').st_ino == os.stat(d + '/sub/f007').st_ino)
+os.pwrite(held, b'changed', 0)
+drop()
+print(os.pread(held, 20, 0), open(d + '/sub/f010', 'rb').read())
+os.unlink(d + '/sub/f000'); os.rename(d + '/sub/f001', d + '/sub/moved'); open(d + '/sub/new', 'w').close()
+drop()
+names = set(os.listdir(d + '/sub'))
+print(len(names), 'f000' in names, 'f001' in names, 'moved' in names, 'new' in names, err(lambda: os.stat(d + '/sub/f000')))
+print(all(open('%s/sub/f%03d' % (d, i), 'rb').read() == b'%d' % i for i in range(2, 300) if i != 10))
+os.close(held)
+`);
+    expect(lines(out)).toEqual([
+      '300 f000 f299 2 True',
+      "b'changed' b'changed'",
+      '300 False False True True ENOENT',
+      'True',
+    ]);
+  });
+
   test('names must be UTF-8: other bytes are refused with EILSEQ, never mapped onto another name', async () => {
     const out = await py(`
 d = M.encode() + b'/names'
