@@ -101,7 +101,7 @@ export function dirOps(
       checkName(name);
       const cred = await credOf(ctx, c);
       await changingNames(ctx, parent, () => client.rmdir({ parent, name }, cred));
-      cache.forget(cache.removed(parent, name) ?? 0);
+      cache.removedDir(cache.removed(parent, name) ?? 0);
     },
 
     // A directory listed (or made) by this mount within the attr timeout, whose entries' attrs

@@ -106,8 +106,8 @@ export class InodeCache {
     this.attrs.set(ino, { v: undefined, at: 0, seq: ++this.seq });
   }
 
-  /** The directory is gone (removed by this mount): its listing is not worth keeping. */
-  forget(ino: number): void {
+  /** This mount removed the directory: its listing is not worth keeping. */
+  removedDir(ino: number): void {
     this.listings.delete(ino); // its attrs stay until they lapse: their seq still orders listings
   }
 

@@ -15,6 +15,8 @@ import { direntsPlus, packStat, type DirentPlusIn, type FuseStat } from './stat.
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
 export const REQUIRED_LL_LEVEL = 5;
 
+// Indexed by the binding's op numbers (fuse-ll.c LL_OP_*). 'forget' never reaches JS: the
+// binding acknowledges it itself.
 const OP_NAMES = [
   'init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink',
   'rmdir', 'symlink', 'rename', 'link', 'open', 'read', 'write', 'flush', 'release', 'fsync', 'opendir',
