@@ -83,14 +83,15 @@ export class ChunkRpc {
     return this.stats.time(length <= STREAM_PIECE ? 'chunk.ReadSmall' : 'chunk.Read', () => this.readRaw(r.addr, handle, version, offset, length, into, at, token));
   }
 
-  private async readData(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
+  private readData(addr: string, handle: number, version: number, offset: number, length: number, into: Buffer, at: number, token?: Buffer): Promise<number> {
     const dest = into.subarray(at, at + length);
-    const f = await this.data!.request(addr, Kind.Read, readCodec.encode({ handle, version, offset, length, token }), undefined, this.timeoutFor(length), `read chunk ${handle} from ${addr}`, dest);
-    if (f.payload.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
-    // A large reply was received straight into `dest`; a small one arrived whole in one piece.
-    // set(), not copy(): Buffer.copy makes a view per call, a third of a 4 KiB read's copy time.
-    if (f.payload.buffer !== dest.buffer || f.payload.byteOffset !== dest.byteOffset) dest.set(f.payload);
-    return f.payload.length;
+    return this.data!.request(addr, Kind.Read, readCodec.encode({ handle, version, offset, length, token }), undefined, this.timeoutFor(length), `read chunk ${handle} from ${addr}`, dest).then((f) => {
+      if (f.payload.length > length) throw new GfsError('EIO', `chunkserver ${addr} sent more than asked for chunk ${handle}`);
+      // A large reply was received straight into `dest`; a small one arrived whole in one piece.
+      // set(), not copy(): Buffer.copy makes a view per call, a third of a 4 KiB read's copy time.
+      if (f.payload.buffer !== dest.buffer || f.payload.byteOffset !== dest.byteOffset) dest.set(f.payload);
+      return f.payload.length;
+    });
   }
 
   /**
