@@ -1,5 +1,6 @@
 // Per-operation counters and latency totals (FUSE ops, RPCs): cheap enough to keep on in
 // production, read by logs and the benchmark to see where time goes.
+import { callPromise } from './call-promise.js';
 export interface OpStat {
   count: number;
   errors: number;
@@ -32,13 +33,7 @@ export class OpStats {
    */
   time<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
-    let p: Promise<T>;
-    try {
-      p = fn();
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    return p.then(
+    return callPromise(fn).then(
       (v) => {
         this.record(name, performance.now() - t);
         return v;

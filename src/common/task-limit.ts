@@ -3,6 +3,7 @@
 // 10,000 small reads queued at once that was 7 us of CPU per read against ~40 us for the
 // whole read (measured with 64 running), so the hot path uses this instead. Other pools,
 // where a task costs milliseconds, keep p-limit.
+import { callPromise } from './call-promise.js';
 
 export interface TaskLimit {
   <T>(fn: () => Promise<T>): Promise<T>;
@@ -30,12 +31,7 @@ export function taskLimit(max: number): TaskLimit {
   };
   const start = <T>(fn: () => Promise<T>): Promise<T> => {
     active++;
-    let p: Promise<T>;
-    try {
-      p = fn();
-    } catch (err) {
-      p = Promise.reject(err);
-    }
+    const p = callPromise(fn);
     p.then(done, done);
     return p;
   };
