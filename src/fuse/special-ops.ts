@@ -17,6 +17,14 @@ const STATFS_TTL_MS = 1000;
  * busy listing directories: waiting behind those listings was a fifth of a cold `find`.
  */
 const STATFS_STALE_MAX_MS = 30_000;
+/**
+ * While statfs is being asked, the answer is also refreshed this often in the background, so
+ * it never ages past STATFS_STALE_MAX_MS between two asks: a cold `find` after a long `tar`
+ * (no statfs in between) waited 10-20 ms for the master, which was busy with its listings.
+ */
+const STATFS_REFRESH_MS = 10_000;
+/** ...and for this long after the last ask; an idle mount stops asking the master. */
+const STATFS_KEEP_FRESH_MS = 5 * 60_000;
 
 export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs' | 'access'> {
   const { client, cache } = ctx;
@@ -24,15 +32,28 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
   let statfsKnown: StatFs | undefined;
   let statfsAt = 0;
   let statfsFetch: Promise<StatFs> | undefined;
+  let askedAt = 0;
+  let refreshTimer: NodeJS.Timeout | undefined;
   const fetchStatfs = (): Promise<StatFs> =>
     (statfsFetch ??= client
       .statfs()
       .then((s) => {
         statfsKnown = s;
         statfsAt = Date.now();
+        keepFresh();
         return s;
       })
       .finally(() => (statfsFetch = undefined)));
+  // One timer at most. A failed refresh does not re-arm it (the master may be gone, or the
+  // mount closed): the next ask fetches, and a success arms it again.
+  function keepFresh(): void {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = undefined;
+      if (Date.now() - askedAt <= STATFS_KEEP_FRESH_MS) fetchStatfs().catch(() => undefined);
+    }, STATFS_REFRESH_MS);
+    refreshTimer.unref();
+  }
 
   return {
     async mknod(c, parent, name, mode, rdev) {
@@ -45,7 +66,8 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
     },
 
     async statfs() {
-      const age = Date.now() - statfsAt;
+      askedAt = Date.now();
+      const age = askedAt - statfsAt;
       let s: StatFs;
       if (!statfsKnown || age > STATFS_STALE_MAX_MS) {
         s = await fetchStatfs();

@@ -1,5 +1,6 @@
 // statfs answers: reused for a second, then served from the last answer while a fresh one is
-// fetched in the background (up to 30 s old), and waited for only past that.
+// fetched in the background (up to 30 s old), and waited for only past that. While statfs is
+// being asked, the answer is refreshed every 10 s, so it does not get that old.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StatFs } from '../../src/client/api.js';
 import type { FsContext } from '../../src/fuse/context.js';
@@ -68,5 +69,46 @@ describe('statfs cache', () => {
     expect(statfs).toHaveBeenCalledTimes(3);
     vi.setSystemTime(Date.now() + 60_000);
     await expect(ops.statfs(c, 1)).rejects.toThrow('master away');
+  });
+
+  it('keeps the answer fresh in the background while statfs is asked, and stops when it is not', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    let free = 1;
+    let fail = false;
+    const statfs = vi.fn(async () => {
+      if (fail) throw new Error('master away');
+      return answer(4096 * free++);
+    });
+    const ops = opsWith(statfs);
+    const c = { uid: 0, gid: 0, pid: 1 };
+    expect((await ops.statfs(c, 1)).bfree).toBe(1);
+    expect(statfs).toHaveBeenCalledTimes(1);
+
+    // Asked once, then not for 40 s: the answer kept getting refreshed, none waits.
+    await vi.advanceTimersByTimeAsync(40_000);
+    expect(statfs).toHaveBeenCalledTimes(5);
+    expect((await ops.statfs(c, 1)).bfree).toBe(5);
+    expect(statfs).toHaveBeenCalledTimes(5); // within the TTL of the last refresh
+
+    // Five minutes after the last ask the refreshes stop.
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    const calls = statfs.mock.calls.length;
+    expect(calls).toBe(5 + 30); // every 10 s up to five minutes after the ask at 40 s
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(statfs).toHaveBeenCalledTimes(calls);
+
+    // Too old to give after the pause: the ask waits for a fresh answer, and refreshes resume.
+    expect((await ops.statfs(c, 1)).bfree).toBe(free - 1);
+    expect(statfs).toHaveBeenCalledTimes(calls + 1);
+
+    // A failed refresh is not retried on its own; the next ask fetches again.
+    fail = true;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(statfs).toHaveBeenCalledTimes(calls + 2);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(statfs).toHaveBeenCalledTimes(calls + 2);
+    fail = false;
+    expect((await ops.statfs(c, 1)).bfree).toBe(free - 1);
+    expect(statfs).toHaveBeenCalledTimes(calls + 3);
   });
 });
