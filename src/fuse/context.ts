@@ -25,7 +25,7 @@ export interface FsContext {
   readonly noCaps: Map<number, number>;
   /** Unlinks answered before the master applied them (unlink-queue.ts). */
   readonly unlinks: UnlinkQueue;
-  /** Set once mounted (ops only run after that). */
+  /** Set once mounted (ops only run after that), and unset at unmount. */
   session?: LowLevelSession;
 }
 

@@ -289,6 +289,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     await files.fills.allIdle(); // bounded; a fill's worker must not outlive the session
     // Detached from outside first (fusermount -u, a lazy umount): the session is gone already.
     session!.unmount();
+    ctx.session = undefined; // background work that needs the mount stops (special-ops.ts)
     await withDeadline(goneP, UNMOUNT_CMD_TIMEOUT_MS, 'ending the fuse session').catch(() => undefined);
     if (isMountPoint(mnt)) await detach(mnt);
     await withDeadline(ctx.unlinks.all(), UNMOUNT_FLUSH_TIMEOUT_MS, 'background unlinks before unmount').catch((err: unknown) =>

@@ -44,13 +44,13 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
         return s;
       })
       .finally(() => (statfsFetch = undefined)));
-  // One timer at most. A failed refresh does not re-arm it (the master may be gone, or the
-  // mount closed): the next ask fetches, and a success arms it again.
+  // One timer at most, and none once unmounted. A failed refresh does not re-arm it (the
+  // master may be gone): the next ask fetches, and a success arms it again.
   function keepFresh(): void {
     if (refreshTimer) return;
     refreshTimer = setTimeout(() => {
       refreshTimer = undefined;
-      if (Date.now() - askedAt <= STATFS_KEEP_FRESH_MS) fetchStatfs().catch(() => undefined);
+      if (ctx.session && Date.now() - askedAt <= STATFS_KEEP_FRESH_MS) fetchStatfs().catch(() => undefined);
     }, STATFS_REFRESH_MS);
     refreshTimer.unref();
   }

@@ -9,8 +9,9 @@ import { specialOps } from '../../src/fuse/special-ops.js';
 const answer = (freeBytes: number): StatFs =>
   ({ totalBytes: 1 << 30, freeBytes, usedBytes: 0, files: 1, freeFiles: 100, blockSize: 4096, nameMax: 255, chunkSize: 1 << 26 }) as StatFs;
 
-function opsWith(statfs: () => Promise<StatFs>) {
-  return specialOps({ client: { statfs }, cache: {} } as unknown as FsContext);
+/** specialOps over a mounted context (`ctx`, to unmount it) whose client answers with `statfs`. */
+function opsWith(statfs: () => Promise<StatFs>, ctx: Partial<FsContext> = {}) {
+  return specialOps(Object.assign(ctx, { client: { statfs }, cache: {}, session: {} }) as unknown as FsContext);
 }
 
 afterEach(() => {
@@ -110,5 +111,18 @@ describe('statfs cache', () => {
     fail = false;
     expect((await ops.statfs(c, 1)).bfree).toBe(free - 1);
     expect(statfs).toHaveBeenCalledTimes(calls + 3);
+  });
+
+  it('does not refresh once unmounted', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    const statfs = vi.fn(async () => answer(4096));
+    const ctx: Partial<FsContext> = {};
+    const ops = opsWith(statfs, ctx);
+    await ops.statfs({ uid: 0, gid: 0, pid: 1 }, 1);
+    await vi.advanceTimersByTimeAsync(25_000);
+    expect(statfs).toHaveBeenCalledTimes(3);
+    ctx.session = undefined;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(statfs).toHaveBeenCalledTimes(3); // the timer armed before the unmount fires and stops
   });
 });
