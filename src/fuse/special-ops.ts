@@ -20,7 +20,7 @@ const STATFS_STALE_MAX_MS = 30_000;
 /**
  * While statfs is being asked, the answer is also refreshed this often in the background, so
  * it never ages past STATFS_STALE_MAX_MS between two asks: a cold `find` after a long `tar`
- * (no statfs in between) waited 10-20 ms for the master, which was busy with its listings.
+ * (no statfs in between) waited 5-20 ms for the master, which was busy with its listings.
  */
 const STATFS_REFRESH_MS = 10_000;
 /** ...and for this long after the last ask; an idle mount stops asking the master. */
