@@ -1,7 +1,7 @@
 // Orders the replicas of a chunk for a read: servers that failed us recently go last, then
 // the least loaded first (our own requests in flight to it plus the load the master reported).
 import type { ChunkLocation__Output } from '../generated/gfs/index.js';
-import { callPromise } from '../common/call-promise.js';
+import { callSettled } from '../common/call-promise.js';
 
 /** A server that failed a call is avoided for this long. */
 const FAILURE_PENALTY_MS = 10_000;
@@ -61,16 +61,7 @@ export class ReplicaPicker {
   /** Counts `fn` as in flight to addr while it runs. Not async: one promise less per read. */
   track<T>(addr: string, fn: () => Promise<T>): Promise<T> {
     this.inflight.set(addr, (this.inflight.get(addr) ?? 0) + 1);
-    return callPromise(fn).then(
-      (v) => {
-        this.untrack(addr);
-        return v;
-      },
-      (err) => {
-        this.untrack(addr);
-        throw err;
-      },
-    );
+    return callSettled(fn, () => this.untrack(addr));
   }
 
   private untrack(addr: string): void {

@@ -9,3 +9,20 @@ export function callPromise<T>(fn: () => Promise<T>): Promise<T> {
     return Promise.reject(err);
   }
 }
+
+/**
+ * callPromise, and `settled` once the call is over (`failed` when it rejected), before the
+ * result is passed on: what `finally` would do, without its extra promise per call.
+ */
+export function callSettled<T>(fn: () => Promise<T>, settled: (failed: boolean) => void): Promise<T> {
+  return callPromise(fn).then(
+    (v) => {
+      settled(false);
+      return v;
+    },
+    (err: unknown) => {
+      settled(true);
+      throw err;
+    },
+  );
+}

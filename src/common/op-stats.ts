@@ -1,6 +1,6 @@
 // Per-operation counters and latency totals (FUSE ops, RPCs): cheap enough to keep on in
 // production, read by logs and the benchmark to see where time goes.
-import { callPromise } from './call-promise.js';
+import { callSettled } from './call-promise.js';
 export interface OpStat {
   count: number;
   errors: number;
@@ -33,16 +33,7 @@ export class OpStats {
    */
   time<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
-    return callPromise(fn).then(
-      (v) => {
-        this.record(name, performance.now() - t);
-        return v;
-      },
-      (err: unknown) => {
-        this.record(name, performance.now() - t, true);
-        throw err;
-      },
-    );
+    return callSettled(fn, (failed) => this.record(name, performance.now() - t, failed));
   }
 
   /** { op: { count, errors, meanMs, maxMs, totalMs } }, busiest first. */
