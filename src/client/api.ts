@@ -37,6 +37,16 @@ export interface DirListing extends Array<DirEntry> {
   parent?: number;
 }
 
+/**
+ * A directory's entries as packed records (src/common/dirent-pack.ts, name order, without "."
+ * and ".."), with the directory and its parent.
+ */
+export interface PackedListing {
+  records: Buffer;
+  dir?: Attr;
+  parent?: number;
+}
+
 /** A file is addressed by path, or by inode number once open (survives rename and unlink). */
 export type Target = string | number;
 
@@ -62,6 +72,8 @@ export interface GfsClientApi {
   /** The attrs of the entry `name` of directory `parent` (ENOENT when there is none). */
   lookup(parent: number, name: string): Promise<Attr>;
   readdir(dir: Target): Promise<DirListing>;
+  /** The same listing, left packed: no object per entry. */
+  readdirPacked(dir: Target): Promise<PackedListing>;
   mkdir(at: Entry, mode: number, cred?: Cred): Promise<Attr>;
   /** With `open`, the file is also registered as open by this client (as open() does). */
   /** With `forWrite` too, the master also leases the new file's first chunk (its first write needs no lookup). */

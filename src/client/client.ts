@@ -2,13 +2,13 @@
 // to a cluster. Namespace calls go to the master; bytes move directly between this process
 // and chunkservers, many chunk pieces in parallel.
 import { randomUUID } from 'node:crypto';
-import { unpackEntries } from '../common/dirent-pack.js';
+import { packEntries, recordName, recordStarts, unpackEntries, viewOf } from '../common/dirent-pack.js';
 import { GfsError, isErrnoName, withoutCode } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
 import { taskLimit } from '../common/task-limit.js';
 import type * as pb from '../generated/gfs/index.js';
-import type { Attr, Cred, DirListing, Entry, GfsClientApi, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
+import type { Attr, Cred, DirListing, Entry, GfsClientApi, PackedListing, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
 import { ChunkLocator } from './chunk-locator.js';
 import { ChunkReader } from './chunk-reader.js';
 import { ChunkRpc } from './chunk-rpc.js';
@@ -113,17 +113,27 @@ export class GfsClient implements GfsClientApi {
   }
 
   async readdir(dir: Target): Promise<DirListing> {
-    const out: DirListing = [];
+    const r = await this.readdirPacked(dir);
+    const out: DirListing = unpackEntries(r.records);
+    out.dir = r.dir;
+    out.parent = r.parent;
+    return out;
+  }
+
+  async readdirPacked(dir: Target): Promise<PackedListing> {
+    const pages: Buffer[] = [];
     let after = '';
     for (;;) {
       const req: pb.ReadDirRequest = { ...GfsClient.addr(dir), after, limit: READDIR_PAGE, packed: true };
       const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', req, true);
-      const page = r.packedEntries.length > 0 ? unpackEntries(r.packedEntries) : r.entries.map((e) => ({ name: e.name, attr: e.attr! }));
-      for (const e of page) out.push(e);
-      out.dir = r.dir ?? undefined;
-      out.parent = r.parent;
-      if (!r.more || page.length === 0) return out;
-      after = page[page.length - 1]!.name;
+      const page = r.packedEntries.length > 0 || r.entries.length === 0 ? r.packedEntries : packEntries(r.entries.map((e) => ({ name: e.name, attr: e.attr! })));
+      pages.push(page);
+      if (!r.more || page.length === 0) {
+        return { records: pages.length === 1 ? pages[0]! : Buffer.concat(pages), dir: r.dir ?? undefined, parent: r.parent };
+      }
+      const dv = viewOf(page);
+      const starts = recordStarts(page, dv);
+      after = recordName(page, dv, starts[starts.length - 2]!);
     }
   }
 

@@ -1,14 +1,102 @@
 // Directory entries with their attributes as fixed-layout little-endian records, for ReadDir
 // replies. A listing of a few hundred entries as protobufjs messages costs milliseconds to
 // encode and again to decode (more while the code is still cold, as it is for the few listings
-// a `find` or `ls -lR` makes); packed, it is a few Buffer writes per entry.
+// a `find` or `ls -lR` makes); packed, it is a few word writes per entry.
 //
-// Record: u16 name length, name (UTF-8), then ATTR_BYTES of attributes. 64-bit values are
-// doubles: inode numbers, sizes and times are below 2^53.
+// A record is laid out as Linux's struct fuse_direntplus (a fuse_entry_out, then a fuse_dirent
+// and the name, padded to 8 bytes), so a FUSE mount keeps a listing as the bytes it came in and
+// answers READDIRPLUS by copying records and patching the few fields that are its own (see
+// src/fuse/dir-image.ts), with no object per entry. Those fields carry, on the wire:
+//   entry_valid (u64 at 16): the replication goal; attr_valid (u64 at 24): the xattr count;
+//   entry_valid_nsec, attr_valid_nsec, generation, blksize, flags, dirent off: zero.
+// 64-bit values are inode numbers, sizes and times below 2^53 (times may be negative: two's
+// complement). rdev is 32 bits, as the kernel takes it.
 import { GfsError } from './errors.js';
+import type { Long } from '@grpc/proto-loader';
 import type { Attr, Attr__Output } from '../generated/gfs/index.js';
 
-const ATTR_BYTES = 8 + 4 * 4 + 8 * 3 + 3 * (8 + 4) + 4 + 4;
+/** struct fuse_entry_out: nodeid, generation, entry/attr valid (s, ns), then struct fuse_attr. */
+export const ENTRY_OUT_BYTES = 128;
+/** Word (u32) offsets within a record. */
+export const W_NODEID = 0;
+export const W_GENERATION = 2;
+export const W_ENTRY_VALID = 4;
+export const W_ATTR_VALID = 6;
+export const W_ENTRY_VALID_NS = 8;
+export const W_ATTR_VALID_NS = 9;
+/** struct fuse_attr */
+export const W_ATTR = 10;
+const A_INO = 0;
+const A_SIZE = 2;
+const A_BLOCKS = 4;
+const A_ATIME = 6;
+const A_MTIME = 8;
+const A_CTIME = 10;
+const A_ATIME_NS = 12;
+const A_MTIME_NS = 13;
+const A_CTIME_NS = 14;
+export const A_MODE = 15;
+const A_NLINK = 16;
+const A_UID = 17;
+const A_GID = 18;
+const A_RDEV = 19;
+export const A_BLKSIZE = 20;
+export const A_FLAGS = 21;
+/** struct fuse_dirent: ino, off (of the next entry), namelen, type, name. */
+export const W_DIRENT = ENTRY_OUT_BYTES / 4;
+export const D_INO = 0;
+export const D_OFF = 2;
+export const D_NAMELEN = 4;
+export const D_TYPE = 5;
+export const DIRENT_NAME_OFFSET = 24;
+const S_IFMT = 0o170000;
+
+export function recordSize(nameBytes: number): number {
+  return (ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET + nameBytes + 7) & ~7;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+/** A 64-bit field from a safe integer, as two 32-bit words (two's complement when negative). */
+export function put64(u: Uint32Array, i: number, v: number): void {
+  const hi = Math.floor(v / TWO32);
+  u[i] = v - hi * TWO32;
+  u[i + 1] = hi;
+}
+
+/** The attribute fields of a record, from attrs (or a stat of the same shape). */
+export interface RecordAttrs {
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: number | string | Long;
+  rdev: number | string | Long;
+  blocks: number | string | Long;
+  atime?: Time | null;
+  mtime?: Time | null;
+  ctime?: Time | null;
+}
+
+type Time = { sec?: number | string | Long; nsec?: number };
+
+/** Writes the fuse_attr fields other than ino, blksize and flags into the record at word `w`. */
+export function writeRecordAttrs(u: Uint32Array, w: number, s: RecordAttrs): void {
+  const a = w + W_ATTR;
+  put64(u, a + A_SIZE, Number(s.size));
+  put64(u, a + A_BLOCKS, Number(s.blocks));
+  put64(u, a + A_ATIME, Number(s.atime?.sec ?? 0));
+  put64(u, a + A_MTIME, Number(s.mtime?.sec ?? 0));
+  put64(u, a + A_CTIME, Number(s.ctime?.sec ?? 0));
+  u[a + A_ATIME_NS] = s.atime?.nsec ?? 0;
+  u[a + A_MTIME_NS] = s.mtime?.nsec ?? 0;
+  u[a + A_CTIME_NS] = s.ctime?.nsec ?? 0;
+  u[a + A_MODE] = s.mode;
+  u[a + A_NLINK] = s.nlink;
+  u[a + A_UID] = s.uid;
+  u[a + A_GID] = s.gid;
+  u[a + A_RDEV] = Number(s.rdev);
+}
 
 export interface PackedEntry {
   name: string;
@@ -19,85 +107,108 @@ export function packEntries(entries: readonly PackedEntry[]): Buffer {
   let bytes = 0;
   const names = entries.map((e) => {
     const n = Buffer.from(e.name, 'utf8');
-    bytes += 2 + n.length + ATTR_BYTES;
+    bytes += recordSize(n.length);
     return n;
   });
-  const out = Buffer.allocUnsafe(bytes);
-  // DataView accessors are engine builtins: fast even before the JIT has seen this code.
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  let o = 0;
+  // Zeroed (padding and the fields that are the mount's), and its own memory: word-aligned.
+  const out = Buffer.alloc(bytes);
+  const u = new Uint32Array(out.buffer, out.byteOffset, bytes >>> 2);
+  let at = 0;
   for (let i = 0; i < entries.length; i++) {
     const n = names[i]!;
     const a = entries[i]!.attr;
-    dv.setUint16(o, n.length, true);
-    out.set(n, o + 2);
-    o += 2 + n.length;
-    dv.setFloat64(o, Number(a.ino ?? 0), true);
-    dv.setUint32(o + 8, a.mode ?? 0, true);
-    dv.setUint32(o + 12, a.nlink ?? 0, true);
-    dv.setUint32(o + 16, a.uid ?? 0, true);
-    dv.setUint32(o + 20, a.gid ?? 0, true);
-    dv.setFloat64(o + 24, Number(a.size ?? 0), true);
-    dv.setFloat64(o + 32, Number(a.rdev ?? 0), true);
-    dv.setFloat64(o + 40, Number(a.blocks ?? 0), true);
-    dv.setFloat64(o + 48, Number(a.atime?.sec ?? 0), true);
-    dv.setUint32(o + 56, a.atime?.nsec ?? 0, true);
-    dv.setFloat64(o + 60, Number(a.mtime?.sec ?? 0), true);
-    dv.setUint32(o + 68, a.mtime?.nsec ?? 0, true);
-    dv.setFloat64(o + 72, Number(a.ctime?.sec ?? 0), true);
-    dv.setUint32(o + 80, a.ctime?.nsec ?? 0, true);
-    dv.setUint32(o + 84, a.goal ?? 0, true);
-    dv.setUint32(o + 88, a.xattrs ?? 0, true);
-    o += ATTR_BYTES;
+    const w = at >>> 2;
+    const ino = Number(a.ino ?? 0);
+    put64(u, w + W_NODEID, ino);
+    u[w + W_ENTRY_VALID] = a.goal ?? 0;
+    u[w + W_ATTR_VALID] = a.xattrs ?? 0;
+    put64(u, w + W_ATTR + A_INO, ino);
+    writeRecordAttrs(u, w, {
+      mode: a.mode ?? 0, nlink: a.nlink ?? 0, uid: a.uid ?? 0, gid: a.gid ?? 0,
+      size: a.size ?? 0, rdev: a.rdev ?? 0, blocks: a.blocks ?? 0, atime: a.atime, mtime: a.mtime, ctime: a.ctime,
+    });
+    const d = w + W_DIRENT;
+    put64(u, d + D_INO, ino);
+    u[d + D_NAMELEN] = n.length;
+    u[d + D_TYPE] = ((a.mode ?? 0) & S_IFMT) >>> 12;
+    out.set(n, at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET);
+    at += recordSize(n.length);
   }
   return out;
 }
 
-/**
- * Calls `each` with the offsets of every record's name and attributes, checking that each
- * record is whole.
- */
-function forEachRecord(buf: Buffer, each: (dv: DataView, name: number, nameLen: number, attr: number) => void): void {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let o = 0;
-  while (o < buf.length) {
-    if (o + 2 > buf.length) throw bad(o);
-    const len = dv.getUint16(o, true);
-    if (o + 2 + len + ATTR_BYTES > buf.length) throw bad(o + 2);
-    each(dv, o + 2, len, o + 2 + len);
-    o += 2 + len + ATTR_BYTES;
+/** A view for reading records: DataView reads any alignment, and is fast even in cold code. */
+export function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** A 64-bit field at byte `at` as a number (signed: times before 1970). */
+export function read64(dv: DataView, at: number): number {
+  return dv.getInt32(at + 4, true) * TWO32 + dv.getUint32(at, true);
+}
+
+/** Where each record starts, and where the last ends (count + 1 values), checking that every record is whole. */
+export function recordStarts(buf: Buffer, dv = viewOf(buf)): Uint32Array {
+  let at = 0;
+  const starts: number[] = [];
+  while (at < buf.length) {
+    if (at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET > buf.length) throw bad(at);
+    const size = recordSize(dv.getUint32(at + 4 * (W_DIRENT + D_NAMELEN), true));
+    if (at + size > buf.length) throw bad(at + ENTRY_OUT_BYTES);
+    starts.push(at);
+    at += size;
   }
+  starts.push(at);
+  return Uint32Array.from(starts);
+}
+
+/** Attrs of the record at byte `at`. */
+export function recordAttr(dv: DataView, at: number): Attr__Output {
+  const a = at + 4 * W_ATTR;
+  const u32 = (w: number) => dv.getUint32(a + 4 * w, true);
+  return {
+    ino: read64(dv, a + 4 * A_INO),
+    mode: u32(A_MODE),
+    nlink: u32(A_NLINK),
+    uid: u32(A_UID),
+    gid: u32(A_GID),
+    size: read64(dv, a + 4 * A_SIZE),
+    rdev: u32(A_RDEV),
+    blocks: read64(dv, a + 4 * A_BLOCKS),
+    atime: { sec: read64(dv, a + 4 * A_ATIME), nsec: u32(A_ATIME_NS) },
+    mtime: { sec: read64(dv, a + 4 * A_MTIME), nsec: u32(A_MTIME_NS) },
+    ctime: { sec: read64(dv, a + 4 * A_CTIME), nsec: u32(A_CTIME_NS) },
+    goal: dv.getUint32(at + 4 * W_ENTRY_VALID, true),
+    xattrs: dv.getUint32(at + 4 * W_ATTR_VALID, true),
+  };
+}
+
+/** The name bytes of the record at byte `at`: [from, to). */
+export function recordNameRange(dv: DataView, at: number): [number, number] {
+  const from = at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET;
+  return [from, from + dv.getUint32(at + 4 * (W_DIRENT + D_NAMELEN), true)];
+}
+
+/** The name of the record at byte `at`. */
+export function recordName(buf: Buffer, dv: DataView, at: number): string {
+  const [from, to] = recordNameRange(dv, at);
+  return buf.toString('utf8', from, to);
 }
 
 export function unpackEntries(buf: Buffer): Array<{ name: string; attr: Attr__Output }> {
+  const dv = viewOf(buf);
+  const starts = recordStarts(buf, dv);
   const out: Array<{ name: string; attr: Attr__Output }> = [];
-  forEachRecord(buf, (dv, at, len, o) => {
-    out.push({
-      name: buf.toString('utf8', at, at + len),
-      attr: {
-        ino: dv.getFloat64(o, true),
-        mode: dv.getUint32(o + 8, true),
-        nlink: dv.getUint32(o + 12, true),
-        uid: dv.getUint32(o + 16, true),
-        gid: dv.getUint32(o + 20, true),
-        size: dv.getFloat64(o + 24, true),
-        rdev: dv.getFloat64(o + 32, true),
-        blocks: dv.getFloat64(o + 40, true),
-        atime: { sec: dv.getFloat64(o + 48, true), nsec: dv.getUint32(o + 56, true) },
-        mtime: { sec: dv.getFloat64(o + 60, true), nsec: dv.getUint32(o + 68, true) },
-        ctime: { sec: dv.getFloat64(o + 72, true), nsec: dv.getUint32(o + 80, true) },
-        goal: dv.getUint32(o + 84, true),
-        xattrs: dv.getUint32(o + 88, true),
-      },
-    });
-  });
+  for (let i = 0; i + 1 < starts.length; i++) out.push({ name: recordName(buf, dv, starts[i]!), attr: recordAttr(dv, starts[i]!) });
   return out;
 }
 
 /** The inode numbers of packed entries, without decoding names or other attributes. */
 export function packedInodes(buf: Buffer): number[] {
+  const dv = viewOf(buf);
+  const starts = recordStarts(buf, dv);
   const out: number[] = [];
-  forEachRecord(buf, (dv, _name, _len, o) => out.push(dv.getFloat64(o, true)));
+  for (let i = 0; i + 1 < starts.length; i++) out.push(read64(dv, starts[i]! + 4 * W_NODEID));
   return out;
 }
 

@@ -1,73 +1,171 @@
-// Open directories: opendir takes a listing from the master once, and the kernel's readdir
-// calls (a few KiB of dirents each) page through that snapshot by offset, so a directory that
-// changes while it is being read is listed consistently: every entry at most once.
-import type { Attr } from '../client/api.js';
+// Open directories: opendir takes a listing once (dir-image.ts), and the kernel's readdir
+// calls (tens of KiB of dirents each) page through that snapshot by offset, so a directory
+// that changes while it is being read is listed consistently: every entry at most once.
+// Offsets: 0 is ".", 1 is "..", 2 + i is the listing's entry i; each dirent carries the
+// offset of the one after it.
 import { GfsError } from '../common/errors.js';
-import { direntPlusSize, direntSize, writeDirent, S_IFDIR, type DirentPlusIn } from './stat.js';
-
-interface DirEntryOut {
-  name: Buffer;
-  ino: number;
-  mode: number;
-  /** As the listing had it ("." and ".." have none). */
-  attr?: Attr;
-}
+import {
+  A_BLKSIZE, A_FLAGS, D_INO, ENTRY_OUT_BYTES, D_NAMELEN, D_OFF, D_TYPE, DIRENT_NAME_OFFSET, put64, recordSize, W_ATTR, W_ATTR_VALID, W_ATTR_VALID_NS,
+  W_DIRENT, W_ENTRY_VALID, W_ENTRY_VALID_NS, W_GENERATION, W_NODEID, writeRecordAttrs, type RecordAttrs,
+} from '../common/dirent-pack.js';
+import type { DirImage } from './dir-image.js';
+import type { DirentsReply } from './lowlevel.js';
+import { direntSize, FUSE_ROOT_ID, PREFERRED_BLKSIZE, S_IFDIR, writeDirent } from './stat.js';
 
 /** Open directories at most; past this the oldest is dropped (its next readdir is EBADF). */
 const MAX_OPEN_DIRS = 65_536;
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+
+interface OpenDir {
+  ino: number;
+  parent: number;
+  image: DirImage;
+}
+
+/**
+ * What readdirplus shows of an entry: undefined, the listing's record as it is; null, no
+ * attrs (a plain dirent: the kernel looks the name up when it needs it); else these attrs.
+ */
+export type EntryAttrs = RecordAttrs | null | undefined;
+
+export interface DirHandlesOptions {
+  /** How long the kernel may keep the names and attributes a readdirplus gives (seconds). */
+  validS: number;
+  /** The file system's inode number of the mount's root (node id 1 for the kernel). */
+  rootIno: number;
+}
 
 export class DirHandles {
-  private readonly open = new Map<number, DirEntryOut[]>();
+  private readonly open = new Map<number, OpenDir>();
   private nextFh = 1;
+  private readonly validS: number;
+  private readonly validNs: number;
 
-  /** Registers a listing ("." and ".." first) and returns its handle. */
-  add(ino: number, parent: number, entries: Array<{ name: string; ino: number; mode: number; attr?: Attr }>): number {
-    const list: DirEntryOut[] = [
-      { name: Buffer.from('.'), ino, mode: S_IFDIR },
-      { name: Buffer.from('..'), ino: parent, mode: S_IFDIR },
-    ];
-    for (const e of entries) list.push({ name: Buffer.from(e.name), ino: e.ino, mode: e.mode, attr: e.attr });
+  constructor(private readonly o: DirHandlesOptions) {
+    this.validS = Math.max(0, Math.floor(o.validS));
+    this.validNs = Math.round((o.validS - this.validS) * 1e9);
+  }
+
+  /** Registers a listing of `ino` and returns its handle. */
+  add(ino: number, parent: number, image: DirImage): number {
     if (this.open.size >= MAX_OPEN_DIRS) this.open.delete(this.open.keys().next().value!);
     let fh = this.nextFh;
     while (this.open.has(fh) || fh === 0) fh = fh >= 0x7fffffff ? 1 : fh + 1;
     this.nextFh = fh >= 0x7fffffff ? 1 : fh + 1;
-    this.open.set(fh, list);
+    this.open.set(fh, { ino, parent, image });
     return fh;
   }
 
-  /** Dirents from entry `offset` on, as many as fit in `size` bytes. */
-  read(fh: number, offset: number, size: number): Buffer {
-    const list = this.open.get(fh);
-    if (!list) throw new GfsError('EBADF', `no open directory with handle ${fh}`);
-    let bytes = 0;
-    let end = offset;
-    while (end < list.length && bytes + direntSize(list[end]!.name.length) <= size) bytes += direntSize(list[end++]!.name.length);
-    const out = Buffer.allocUnsafe(bytes);
-    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let at = 0;
-    for (let i = offset; i < end; i++) {
-      const e = list[i]!;
-      at += writeDirent(out, at, e.ino, i + 1, e.mode, e.name, dv);
-    }
-    return out;
+  /** The listing an open directory reads from. */
+  imageOf(fh: number): DirImage {
+    return this.get(fh).image;
   }
 
-  /** Entries from `offset` on, as many as fit in `size` bytes of direntplus records. */
-  readPlus(fh: number, offset: number, size: number): DirentPlusIn[] {
-    const list = this.open.get(fh);
-    if (!list) throw new GfsError('EBADF', `no open directory with handle ${fh}`);
-    const out: DirentPlusIn[] = [];
+  /** Dirents from offset `offset` on, as many as fit in `size` bytes. */
+  read(fh: number, offset: number, size: number): DirentsReply {
+    const d = this.get(fh);
+    const { image } = d;
+    const total = image.count + 2;
     let bytes = 0;
-    for (let i = offset; i < list.length; i++) {
-      const e = list[i]!;
-      bytes += direntPlusSize(e.name.length);
-      if (bytes > size) break;
-      out.push({ name: e.name, ino: e.ino, mode: e.mode, next: i + 1, attr: e.attr });
+    let end = offset;
+    for (; end < total; end++) {
+      const n = direntSize(end < 2 ? end + 1 : image.nameBytes(end - 2).length);
+      if (bytes + n > size) break;
+      bytes += n;
     }
-    return out;
+    return {
+      bytes,
+      write: (out) => {
+        const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+        let at = 0;
+        for (let k = offset; k < end; k++) {
+          if (k < 2) at += writeDirent(out, at, this.node(k === 0 ? d.ino : d.parent), k + 1, S_IFDIR, k === 0 ? DOT : DOTDOT, dv);
+          else at += writeDirent(out, at, this.node(image.ino(k - 2)), k + 1, image.mode(k - 2), image.nameBytes(k - 2), dv);
+        }
+      },
+    };
+  }
+
+  /**
+   * Direntplus records from offset `offset` on, as many as fit in `size` bytes: the listing's
+   * records copied as they are, with this mount's validity, node ids and offsets written in,
+   * and each entry's attrs as `attrsOf` says when written ("." and ".." go as plain dirents).
+   */
+  readPlus(fh: number, offset: number, size: number, attrsOf: (ino: number, i: number) => EntryAttrs): DirentsReply {
+    const d = this.get(fh);
+    const { image } = d;
+    const { starts } = image;
+    const total = image.count + 2;
+    let bytes = 0;
+    let end = offset;
+    for (; end < total; end++) {
+      const n = end < 2 ? recordSize(end + 1) : starts[end - 1]! - starts[end - 2]!;
+      if (bytes + n > size) break;
+      bytes += n;
+    }
+    return { bytes, write: (out) => this.writePlus(d, offset, end, out, attrsOf) };
+  }
+
+  private writePlus(d: OpenDir, offset: number, end: number, out: Buffer, attrsOf: (ino: number, i: number) => EntryAttrs): void {
+    const { image } = d;
+    const { starts } = image;
+    const u = new Uint32Array(out.buffer, out.byteOffset, out.byteLength >>> 2);
+    let at = 0;
+    for (let k = offset; k < Math.min(end, 2); k++) {
+      const w = at >>> 2;
+      const name = k === 0 ? DOT : DOTDOT;
+      const size = recordSize(name.length);
+      u.fill(0, w, w + size / 4);
+      put64(u, w + W_DIRENT + D_INO, this.node(k === 0 ? d.ino : d.parent));
+      put64(u, w + W_DIRENT + D_OFF, k + 1);
+      u[w + W_DIRENT + D_NAMELEN] = name.length;
+      u[w + W_DIRENT + D_TYPE] = S_IFDIR >>> 12;
+      out.set(name, at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET);
+      at += size;
+    }
+    const first = Math.max(offset, 2) - 2;
+    const last = end - 2;
+    if (first >= last) return;
+    out.set(image.buf.subarray(starts[first]!, starts[last]!), at);
+    for (let i = first; i < last; i++) {
+      const w = at >>> 2;
+      const ino = image.ino(i);
+      const node = this.node(ino);
+      const s = attrsOf(ino, i);
+      if (s === null) {
+        u.fill(0, w, w + W_DIRENT);
+      } else {
+        if (s) writeRecordAttrs(u, w, s);
+        put64(u, w + W_NODEID, node);
+        put64(u, w + W_GENERATION, 1);
+        put64(u, w + W_ENTRY_VALID, this.validS);
+        put64(u, w + W_ATTR_VALID, this.validS);
+        u[w + W_ENTRY_VALID_NS] = this.validNs;
+        u[w + W_ATTR_VALID_NS] = this.validNs;
+        put64(u, w + W_ATTR, node);
+        u[w + W_ATTR + A_BLKSIZE] = PREFERRED_BLKSIZE;
+        u[w + W_ATTR + A_FLAGS] = 0;
+      }
+      // The dirent keeps the inode number even without attrs: glibc's readdir drops entries
+      // whose d_ino is 0 (as deleted ones), so a name whose attrs lapsed would vanish from ls.
+      put64(u, w + W_DIRENT + D_INO, node);
+      put64(u, w + W_DIRENT + D_OFF, i + 3);
+      at += starts[i + 1]! - starts[i]!;
+    }
   }
 
   release(fh: number): void {
     this.open.delete(fh);
+  }
+
+  private get(fh: number): OpenDir {
+    const d = this.open.get(fh);
+    if (!d) throw new GfsError('EBADF', `no open directory with handle ${fh}`);
+    return d;
+  }
+
+  private node(ino: number): number {
+    return ino === this.o.rootIno ? FUSE_ROOT_ID : ino;
   }
 }

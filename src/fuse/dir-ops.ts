@@ -7,8 +7,9 @@ import type { Attr } from '../client/api.js';
 import { GfsError } from '../common/errors.js';
 import { statOf } from './attr-ops.js';
 import { changingNames, checkName, credOf, type FsContext } from './context.js';
+import { DirImage } from './dir-image.js';
 import type { LowLevelOps } from './lowlevel.js';
-import { isDir, S_IFDIR } from './stat.js';
+import { S_IFDIR } from './stat.js';
 
 /** Subdirectory listings read ahead per opendir, and at once. */
 const READ_AHEAD_DIRS_MAX = 128;
@@ -22,25 +23,24 @@ export function dirOps(
   const refreshing = new Map<number, Promise<void>>();
 
   /** Reads a directory's listing into the cache (entries' attrs too). */
-  async function list(ino: number) {
+  async function list(ino: number): Promise<{ parent: number; image: DirImage }> {
     const readAt = cache.listingRead();
-    const listing = await client.readdir(ino);
+    const listing = await client.readdirPacked(ino);
     if (listing.dir) cache.put(listing.dir, readAt);
-    for (const e of listing) cache.put(e.attr, readAt);
-    cache.setListing(ino, listing.map((e) => [e.name, e.attr.ino] as [string, number]), listing.parent, readAt);
-    return listing;
+    const image = new DirImage(listing.records, readAt, Date.now());
+    cache.setImage(ino, image, listing.parent);
+    return { parent: listing.parent ?? ino, image };
   }
 
   // Readdir-ahead: a directory being listed is usually being walked (find, ls -R, rm -r, du,
   // tar -c), so its subdirectories' listings are read in the background, a few at a time,
   // and their opendirs find them in the cache. One level per opendir, bounded per listing.
   const ahead = pLimit(READ_AHEAD_DIRS_CONCURRENCY);
-  function readAhead(entries: ReadonlyArray<{ attr: Attr }>): void {
+  function readAhead(image: DirImage): void {
     let n = 0;
-    for (const e of entries) {
-      if (!isDir(e.attr) || refreshing.has(e.attr.ino) || cache.listed(e.attr.ino)) continue;
+    for (const ino of image.dirInos()) {
+      if (refreshing.has(ino) || cache.listed(ino)) continue;
       if (++n > READ_AHEAD_DIRS_MAX) return;
-      const ino = e.attr.ino;
       tracked(ino, () => ahead(() => list(ino)), () => undefined); // its opendir asks again, and reports the error
     }
   }
@@ -113,13 +113,9 @@ export function dirOps(
         await refreshing.get(ino);
         known = cache.entries(ino);
       }
-      if (!known) {
-        const listing = await list(ino);
-        known = { parent: listing.parent ?? ino, entries: listing };
-      }
-      if (cache.ttlMs > 0) readAhead(known.entries);
-      const fh = ctx.dirs.add(ino, known.parent, known.entries.map((e) => ({ name: e.name, ino: e.attr.ino, mode: e.attr.mode, attr: e.attr })));
-      return { fh };
+      known ??= await list(ino);
+      if (cache.ttlMs > 0) readAhead(known.image);
+      return { fh: ctx.dirs.add(ino, known.parent, known.image) };
     },
 
     async readdir(c, ino, size, offset, fh) {
@@ -129,16 +125,15 @@ export function dirOps(
     // The kernel takes each entry with attrs as a lookup of its name: only attrs that are still
     // fresh (this mount's cache) are given; the rest go as plain names, looked up when used.
     // A file with writes held here is shown as this mount sees it (statOf); any other as the
-    // master gave it, written straight into the answer.
+    // listing (or an answer since) gave it.
     async readdirplus(c, ino, size, offset, fh) {
-      const list = ctx.dirs.readPlus(fh, offset, size);
-      for (const e of list) {
-        if (!e.attr) continue;
-        const fresh = cache.get(e.ino);
-        e.attr = fresh;
-        if (fresh && ctx.files.stateOf(fresh.ino)?.dirty) e.stat = statOf(ctx, fresh);
-      }
-      return list;
+      const image = ctx.dirs.imageOf(fh);
+      const fresh = cache.imageFresh(image);
+      return ctx.dirs.readPlus(fh, offset, size, (entry, i) => {
+        const s = cache.attrsSince(image, entry, fresh);
+        if (s === null || !ctx.files.stateOf(entry)?.dirty) return s;
+        return statOf(ctx, s ?? image.attr(i));
+      });
     },
 
     async releasedir(c, ino, fh) {

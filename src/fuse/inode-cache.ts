@@ -11,6 +11,8 @@
 // Changes made by other clients show up within ttlMs.
 import { LRUCache } from 'lru-cache';
 import type { Attr } from '../client/api.js';
+import { packEntries } from '../common/dirent-pack.js';
+import { DirImage } from './dir-image.js';
 
 /** Inodes whose attrs are remembered, and directories whose listings are. */
 const MAX_ATTRS = 200_000;
@@ -29,8 +31,14 @@ interface AttrEntry {
   seq: number;
 }
 
+/**
+ * A listing: as the master sent it (`image`) until this mount first changes the directory,
+ * then as names (made from the image), with an image made again from names and attrs when an
+ * opendir asks for one.
+ */
 interface Listing {
-  names: Map<string, number>;
+  image?: DirImage;
+  names?: Map<string, number>;
   /** The directory's parent, when known (what ".." of a listing served from here names). */
   parent?: number;
   at: number;
@@ -53,6 +61,14 @@ export class InodeCache {
   /** Highest seq of an attr entry evicted by the LRU: listings asked before it bring no attrs. */
   private attrsForgottenUpTo = 0;
   private readonly listings = new LRUCache<number, Listing>({ max: MAX_LISTINGS });
+  /**
+   * Attrs that came in listings, read from their images when asked for: an inode's entry in the
+   * last image that listed it. Images are kept for their attrs oldest first out, within
+   * MAX_LISTINGS images and MAX_ATTRS entries.
+   */
+  private readonly imageOf = new Map<number, DirImage>();
+  private readonly images = new Set<DirImage>();
+  private imageEntries = 0;
   private readonly links = new LRUCache<number, string>({ max: MAX_LINKS });
   private readonly stamps = new LRUCache<number, string>({ max: MAX_STAMPS });
   /**
@@ -76,9 +92,26 @@ export class InodeCache {
   get(ino: number): Attr | undefined {
     if (this.ttlMs <= 0) return undefined;
     const e = this.attrs.get(ino);
+    const img = this.imageOf.get(ino);
+    if (img && (!e || e.seq <= img.readSeq)) return this.imageFresh(img) ? img.attr(img.indexOfIno(ino)) : undefined;
     // A lapsed entry stays (the LRU bounds it): its seq still refuses older listings' attrs.
     if (!e?.v || Date.now() - e.at > this.ttlMs) return undefined;
     return e.v;
+  }
+
+  /**
+   * What a readdirplus of `img` shows of its entry for `ino`: undefined, the image's record;
+   * attrs this mount learned since; or null, none (dropped or lapsed since, or the image lapsed).
+   */
+  attrsSince(img: DirImage, ino: number, imageFresh: boolean): Attr | null | undefined {
+    const e = this.attrs.peek(ino);
+    if (e && e.seq > img.readSeq) return e.v && Date.now() - e.at <= this.ttlMs ? e.v : null;
+    return imageFresh ? undefined : null;
+  }
+
+  /** Whether the attrs an image brought are still to be trusted. */
+  imageFresh(img: DirImage): boolean {
+    return this.ttlMs > 0 && Date.now() - img.at <= this.ttlMs && img.readSeq >= this.attrsForgottenUpTo;
   }
 
   /**
@@ -97,7 +130,10 @@ export class InodeCache {
 
   /** The last attrs received for `ino`, however old (undefined once dropped or evicted). */
   latest(ino: number): Attr | undefined {
-    return this.attrs.peek(ino)?.v;
+    const e = this.attrs.peek(ino);
+    const img = this.imageOf.get(ino);
+    if (img && (!e || e.seq <= img.readSeq)) return img.attr(img.indexOfIno(ino));
+    return e?.v;
   }
 
   /** The inode changed in a way its cached attrs do not show. */
@@ -115,27 +151,73 @@ export class InodeCache {
 
   /** A fresh, complete listing of a directory (from readdir, or a directory made here). */
   setListing(dir: number, entries: Iterable<[string, number]>, parent?: number, readAt?: number): void {
-    if (this.ttlMs <= 0) return;
-    if (readAt !== undefined && (readAt < this.forgottenUpTo || (this.changed.get(dir) ?? 0) > readAt)) return;
+    if (this.ttlMs <= 0 || this.refused(dir, readAt)) return;
     const names = new Map(entries);
     if (names.size > MAX_LISTING_NAMES) return;
     this.listings.set(dir, { names, parent, at: Date.now() });
   }
 
   /**
+   * A listing just read from the master, asked for at `img.readSeq`: its names (unless this
+   * mount changed the directory since) and its entries' attrs (those not learned since).
+   */
+  setImage(dir: number, img: DirImage, parent?: number): void {
+    if (this.ttlMs <= 0) return;
+    this.keepAttrsOf(img);
+    if (this.refused(dir, img.readSeq) || img.count > MAX_LISTING_NAMES) return;
+    this.listings.set(dir, { image: img, parent, at: img.at });
+  }
+
+  private refused(dir: number, readAt: number | undefined): boolean {
+    return readAt !== undefined && (readAt < this.forgottenUpTo || (this.changed.get(dir) ?? 0) > readAt);
+  }
+
+  private keepAttrsOf(img: DirImage): void {
+    for (let i = 0; i < img.count; i++) this.imageOf.set(img.ino(i), img);
+    this.images.add(img);
+    this.imageEntries += img.count;
+    while (this.images.size > MAX_LISTINGS || this.imageEntries > MAX_ATTRS) {
+      const old = this.images.values().next().value!;
+      this.images.delete(old);
+      this.imageEntries -= old.count;
+      for (let i = 0; i < old.count; i++) {
+        const ino = old.ino(i);
+        if (this.imageOf.get(ino) !== old) continue;
+        this.imageOf.delete(ino);
+        // Attrs older than the image's must not answer for it now.
+        if ((this.attrs.peek(ino)?.seq ?? Infinity) <= old.readSeq) this.attrs.delete(ino);
+      }
+      // What it held of an inode is forgotten, as an evicted attr entry is.
+      if (old.readSeq > this.attrsForgottenUpTo) this.attrsForgottenUpTo = old.readSeq;
+    }
+  }
+
+  /**
    * A whole directory as a fresh listing says it is, with every entry's attrs fresh too, for an
    * opendir that needs no master; undefined when any part of it is not known to be current.
    */
-  entries(dir: number): { parent: number; entries: Array<{ name: string; attr: Attr }> } | undefined {
+  entries(dir: number): { parent: number; image: DirImage } | undefined {
     const l = this.fresh(dir);
     if (!l || l.parent === undefined) return undefined;
+    const now = Date.now();
+    if (l.image) {
+      const img = l.image;
+      if (!this.imageFresh(img)) return undefined;
+      for (let i = 0; i < img.count; i++) {
+        const e = this.attrs.peek(img.ino(i));
+        if (e && e.seq > img.readSeq && (!e.v || now - e.at > this.ttlMs)) return undefined;
+      }
+      return { parent: l.parent, image: img };
+    }
     const entries: Array<{ name: string; attr: Attr }> = [];
-    for (const [name, ino] of l.names) {
+    for (const [name, ino] of l.names!) {
       const attr = this.get(ino);
       if (!attr) return undefined;
       entries.push({ name, attr });
     }
-    return { parent: l.parent, entries };
+    // Taken as of now: every attr in it is the freshest this mount has.
+    l.image = new DirImage(packEntries(entries), this.seq, now);
+    return { parent: l.parent, image: l.image };
   }
 
   /**
@@ -146,8 +228,13 @@ export class InodeCache {
     const l = this.listings.get(dir);
     if (!l) return undefined;
     const age = Date.now() - l.at;
-    if (age > this.ttlMs) return age < REFRESH_WITHIN_MS && l.names.size <= REFRESH_MAX_NAMES ? 'stale' : undefined;
-    const ino = l.names.get(name);
+    if (age > this.ttlMs) return age < REFRESH_WITHIN_MS && sizeOf(l) <= REFRESH_MAX_NAMES ? 'stale' : undefined;
+    let ino: number | undefined;
+    if (l.names) ino = l.names.get(name);
+    else {
+      const i = l.image!.indexOfName(name);
+      if (i >= 0) ino = l.image!.ino(i);
+    }
     return ino === undefined ? 'absent' : { ino };
   }
 
@@ -164,7 +251,7 @@ export class InodeCache {
   added(dir: number, name: string, ino: number): void {
     this.change(dir);
     const l = this.fresh(dir);
-    if (l && l.names.size < MAX_LISTING_NAMES) l.names.set(name, ino);
+    if (l && sizeOf(l) < MAX_LISTING_NAMES) namesOf(l).set(name, ino);
     else if (l) this.listings.delete(dir);
   }
 
@@ -172,8 +259,10 @@ export class InodeCache {
   removed(dir: number, name: string): number | undefined {
     this.change(dir);
     const l = this.fresh(dir);
-    const ino = l?.names.get(name);
-    l?.names.delete(name);
+    if (!l) return undefined;
+    const names = namesOf(l);
+    const ino = names.get(name);
+    names.delete(name);
     return ino;
   }
 
@@ -246,8 +335,22 @@ export class InodeCache {
     this.attrs.clear();
     this.attrsForgottenUpTo = this.seq;
     this.listings.clear();
+    this.imageOf.clear();
+    this.images.clear();
+    this.imageEntries = 0;
     this.stamps.clear();
   }
+}
+
+function sizeOf(l: Listing): number {
+  return l.names ? l.names.size : l.image!.count;
+}
+
+/** The listing's names, to be changed: the image no longer says what the directory holds. */
+function namesOf(l: Listing): Map<string, number> {
+  l.names ??= l.image!.nameMap();
+  l.image = undefined;
+  return l.names;
 }
 
 function dataStamp(a: Attr): string {

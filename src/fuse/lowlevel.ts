@@ -10,7 +10,7 @@ import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { OpStats } from '../common/op-stats.js';
 import { errnoNumberOf, toErrno } from './errno-table.js';
-import { direntsPlus, packStat, type DirentPlusIn, type FuseStat } from './stat.js';
+import { FUSE_ROOT_ID, packStat, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
 export const REQUIRED_LL_LEVEL = 5;
@@ -70,6 +70,16 @@ export interface Statfs {
 }
 
 /** The operations a low-level file system implements; inode numbers are the file system's own. */
+/**
+ * A readdir answer of `bytes` bytes, written when it is sent: into memory the session reuses
+ * for every answer (they are sent at once), not a fresh buffer per call (tens of KiB each, its
+ * pages faulted in anew while the buffers of earlier answers wait for the garbage collector).
+ */
+export interface DirentsReply {
+  bytes: number;
+  write(out: Buffer): void;
+}
+
 export interface LowLevelOps {
   lookup(c: Caller, parent: number, name: string): Promise<FuseStat>;
   getattr(c: Caller, ino: number, fh: number | undefined): Promise<FuseStat>;
@@ -91,10 +101,10 @@ export interface LowLevelOps {
   release(c: Caller, ino: number, fh: number): Promise<void>;
   fsync(c: Caller, ino: number, datasync: boolean, fh: number): Promise<void>;
   opendir(c: Caller, ino: number): Promise<Opened>;
-  /** Directory entries in the kernel's dirent format (see direntBuffer), at most `size` bytes. */
-  readdir(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<Buffer>;
-  /** Entries with their attributes (none for "." and ".." or when not known fresh), fitting `size` bytes as direntplus records. */
-  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<DirentPlusIn[]>;
+  /** Directory entries in the kernel's dirent format, at most `size` bytes. */
+  readdir(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<DirentsReply>;
+  /** Entries with their attributes (none for "." and ".." or when not known fresh) as direntplus records, at most `size` bytes. */
+  readdirplus(c: Caller, ino: number, size: number, offset: number, fh: number): Promise<DirentsReply>;
   releasedir(c: Caller, ino: number, fh: number): Promise<void>;
   fsyncdir(c: Caller, ino: number, fh: number): Promise<void>;
   statfs(c: Caller, ino: number): Promise<Statfs>;
@@ -168,8 +178,6 @@ export interface SessionOptions {
   onGone?: () => void;
 }
 
-const FUSE_ROOT_ID = 1;
-
 /**
  * One mounted low-level session. Kernel node id 1 is the file system's root inode (rootIno):
  * ids are translated both ways here, so the ops only ever see the file system's numbers.
@@ -219,8 +227,12 @@ export class LowLevelSession {
     });
   }
 
-  /** A property, not a method: direntsPlus takes it as its node-id mapping. */
-  private readonly toKernel = (ino: number): number => (ino === this.o.rootIno ? FUSE_ROOT_ID : ino);
+  /** Memory for readdir answers, as large as the largest one yet (the kernel asks for at most max_pages). */
+  private direntsOut = Buffer.alloc(0);
+
+  private toKernel(ino: number): number {
+    return ino === this.o.rootIno ? FUSE_ROOT_ID : ino;
+  }
 
   private toFs(ino: number): number {
     return ino === FUSE_ROOT_ID ? this.o.rootIno : ino;
@@ -303,7 +315,7 @@ export class LowLevelSession {
       case 20:
         return this.answer('opendir', slot, ops.opendir(c, ino), (o) => B.ll_reply_open(slot, o.fh, o.flags ?? 0));
       case 21:
-        return this.answer('readdir', slot, ops.readdir(c, ino, b, cc, d), (data) => B.ll_reply_buf(slot, data, data.length));
+        return this.answer('readdir', slot, ops.readdir(c, ino, b, cc, d), (r) => this.replyDirents(slot, r));
       case 22:
         return done('releasedir', ops.releasedir(c, ino, d));
       case 23:
@@ -323,13 +335,18 @@ export class LowLevelSession {
       case 30:
         return this.answer('create', slot, ops.create(c, ino, s1, b, cc), (r) => B.ll_reply_create(slot, this.pack(r), at, et, r.fh, r.openFlags ?? 0));
       case 31:
-        return this.answer('readdirplus', slot, ops.readdirplus(c, ino, b, cc, d), (list) => {
-          const out = direntsPlus(list, Math.min(this.o.attrTimeoutS, this.o.entryTimeoutS), this.toKernel);
-          B.ll_reply_buf(slot, out, out.length);
-        });
+        return this.answer('readdirplus', slot, ops.readdirplus(c, ino, b, cc, d), (r) => this.replyDirents(slot, r));
       default:
         B.ll_reply_err(slot, errnoNumberOf('ENOSYS'));
     }
+  }
+
+  /** Writes a readdir answer into the reused reply buffer and sends it (fuse_reply_buf copies it out). */
+  private replyDirents(slot: number, r: DirentsReply): void {
+    if (this.direntsOut.length < r.bytes) this.direntsOut = Buffer.alloc(r.bytes);
+    const out = this.direntsOut.subarray(0, r.bytes);
+    r.write(out);
+    this.b.ll_reply_buf(slot, out, r.bytes);
   }
 
   /** getxattr/listxattr: size 0 asks for the length; a smaller buffer than the value is ERANGE. */

@@ -232,7 +232,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
     log,
     cache,
     files,
-    dirs: new DirHandles(),
+    dirs: new DirHandles({ validS: attrTimeoutS, rootIno: root.ino }),
     creds: new CredResolver(),
     debug: !!opts.debug,
     stats: new OpStats(),

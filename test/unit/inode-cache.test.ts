@@ -3,6 +3,8 @@
 // (a chmod or an unlink racing a readdir, which read-ahead of subdirectories makes common).
 import { describe, expect, it } from 'vitest';
 import type { Attr } from '../../src/client/api.js';
+import { packEntries } from '../../src/common/dirent-pack.js';
+import { DirImage } from '../../src/fuse/dir-image.js';
 import { InodeCache } from '../../src/fuse/inode-cache.js';
 
 const attr = (ino: number, mode = 0o100644): Attr => ({
@@ -42,5 +44,50 @@ describe('InodeCache', () => {
     cache.setListing(1, [['old', 6], ['new', 7]], 1, cache.listingRead());
     expect(cache.lookup(1, 'new')).toEqual({ ino: 7 });
     expect(cache.lookup(1, 'gone')).toBe('absent');
+  });
+
+  /** A listing of dir 1 with files 5 ("a") and 6 ("b"), asked for at `readAt`. */
+  const image = (readAt: number, mode = 0o100644) =>
+    new DirImage(packEntries([{ name: 'a', attr: attr(5, mode) }, { name: 'b', attr: attr(6, mode) }]), readAt, Date.now());
+
+  it('answers lookups and attrs from a listing kept as it came, unless learned or dropped since it was asked for', () => {
+    const cache = new InodeCache(60_000);
+    cache.put(attr(5, 0o100600)); // known before the listing was asked for: the listing is newer
+    const readAt = cache.listingRead();
+    cache.drop(6); // dropped after it was asked for
+    cache.setImage(1, image(readAt), 1);
+    expect(cache.lookup(1, 'a')).toEqual({ ino: 5 });
+    expect(cache.lookup(1, 'c')).toBe('absent');
+    expect(cache.get(5)?.mode).toBe(0o100644);
+    expect(cache.get(6)).toBeUndefined();
+    cache.put(attr(6, 0o100640));
+    expect(cache.get(6)?.mode).toBe(0o100640);
+    // An opendir serves it, showing newer attrs where known (attrsSince).
+    const known = cache.entries(1)!;
+    expect(known.image.count).toBe(2);
+    expect(cache.attrsSince(known.image, 5, true)).toBeUndefined();
+    expect(cache.attrsSince(known.image, 6, true)?.mode).toBe(0o100640);
+    cache.drop(5);
+    expect(cache.entries(1)).toBeUndefined(); // an entry's attrs are no longer known: ask the master
+  });
+
+  it('keeps a listing exact through this mount\'s own changes', () => {
+    const cache = new InodeCache(60_000);
+    cache.setImage(1, image(cache.listingRead()), 1);
+    cache.put(attr(7));
+    cache.added(1, 'c', 7);
+    expect(cache.removed(1, 'a')).toBe(5);
+    expect(cache.lookup(1, 'a')).toBe('absent');
+    expect(cache.lookup(1, 'c')).toEqual({ ino: 7 });
+    const img = cache.entries(1)!.image;
+    expect([...Array(img.count).keys()].map((i) => [img.name(i), img.ino(i)]).sort()).toEqual([['b', 6], ['c', 7]]);
+  });
+
+  it('forgets what a lapsed listing said', () => {
+    const cache = new InodeCache(50);
+    cache.setImage(1, new DirImage(image(0).buf, cache.listingRead(), Date.now() - 100), 1);
+    expect(cache.get(5)).toBeUndefined();
+    expect(cache.latest(5)?.ino).toBe(5); // however old
+    expect(cache.lookup(1, 'a')).toBe('stale');
   });
 });
