@@ -1,0 +1,48 @@
+// A directory larger than one ReadDir page (4,096 entries) is read page by page and handed
+// on as one packed listing: every name once, in name order, each with its own attributes.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GfsClient } from '../../src/client/client.js';
+import { DirImage } from '../../src/fuse/dir-image.js';
+import { type MasterHandle, startMaster } from '../../src/master/master.js';
+
+const N = 4_500;
+let dataDir: string;
+let m: MasterHandle;
+let c: GfsClient;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'gfs-readdir-'));
+  m = await startMaster({ dataDir, port: 0, chunkSize: 64 * 1024 });
+  c = new GfsClient({ master: m.addr, secretFile: m.clientKeyFile, masterRetryWindowMs: 20_000 });
+  await c.mkdir('/big', 0o40755);
+  for (let i = 0; i < N; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, N - i) }, (_, k) => c.create(`/big/n${String(i + k).padStart(5, '0')}-é`, 0o100600 | ((i + k) % 2) * 0o44)));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await c?.close();
+  await m?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('ReadDir past one page', () => {
+  it('lists every name once, in order, with its own attributes', async () => {
+    const want = Array.from({ length: N }, (_, i) => `n${String(i).padStart(5, '0')}-é`);
+    const listing = await c.readdir('/big');
+    expect(listing.map((e) => e.name)).toEqual(want);
+    expect(listing.every((e, i) => (e.attr.mode & 0o777) === (0o600 | (i % 2) * 0o44))).toBe(true);
+    expect(new Set(listing.map((e) => e.attr.ino)).size).toBe(N);
+
+    const packed = await c.readdirPacked('/big');
+    const img = new DirImage(packed.records, 0, Date.now());
+    expect(img.count).toBe(N);
+    expect([img.name(0), img.name(N - 1)]).toEqual([want[0], want[N - 1]]);
+    expect(img.ino(4_100)).toBe(listing[4_100]!.attr.ino);
+    expect(img.indexOfName(want[4_321]!)).toBe(4_321);
+    expect(packed.dir?.ino).toBe((await c.getattr('/big')).ino);
+  });
+});
