@@ -36,6 +36,13 @@ export class OpStats {
     return callSettled(fn, (failed) => this.record(name, performance.now() - t, failed));
   }
 
+  /** Calls recorded so far, of every op. */
+  total(): number {
+    let n = 0;
+    for (const s of this.ops.values()) n += s.count;
+    return n;
+  }
+
   /** { op: { count, errors, meanMs, maxMs, totalMs } }, busiest first. */
   snapshot(): Record<string, { count: number; errors: number; meanMs: number; maxMs: number; totalMs: number }> {
     const out: Record<string, { count: number; errors: number; meanMs: number; maxMs: number; totalMs: number }> = {};

@@ -18,12 +18,13 @@ const STATFS_TTL_MS = 1000;
  */
 const STATFS_STALE_MAX_MS = 30_000;
 /**
- * While statfs is being asked, the answer is also refreshed this often in the background, so
- * it never ages past STATFS_STALE_MAX_MS between two asks: a cold `find` after a long `tar`
- * (no statfs in between) waited 5-20 ms for the master, which was busy with its listings.
+ * While the mount is in use, the answer is also refreshed this often in the background (and
+ * fetched once at mount), so it never ages past STATFS_STALE_MAX_MS: statfs comes at moments
+ * the master is busiest, and a cold `find` after a long `tar` (no statfs in between) waited
+ * 10-17 ms for it behind the listings its readdir-ahead had asked for.
  */
 const STATFS_REFRESH_MS = 10_000;
-/** ...and for this long after the last ask; an idle mount stops asking the master. */
+/** ...until neither statfs nor any other op has been asked for this long: an idle mount stops asking the master. */
 const STATFS_KEEP_FRESH_MS = 5 * 60_000;
 
 export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs' | 'access'> {
@@ -32,7 +33,9 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
   let statfsKnown: StatFs | undefined;
   let statfsAt = 0;
   let statfsFetch: Promise<StatFs> | undefined;
-  let askedAt = 0;
+  /** When the mount was last seen in use: statfs asked, or other ops answered since the last look. */
+  let usedAt = Date.now();
+  let opsSeen = 0;
   let refreshTimer: NodeJS.Timeout | undefined;
   const fetchStatfs = (): Promise<StatFs> =>
     (statfsFetch ??= client
@@ -50,10 +53,14 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
     if (refreshTimer) return;
     refreshTimer = setTimeout(() => {
       refreshTimer = undefined;
-      if (ctx.session && Date.now() - askedAt <= STATFS_KEEP_FRESH_MS) fetchStatfs().catch(() => undefined);
+      const ops = ctx.stats.total();
+      if (ops !== opsSeen) usedAt = Date.now();
+      opsSeen = ops;
+      if (ctx.session && Date.now() - usedAt <= STATFS_KEEP_FRESH_MS) fetchStatfs().catch(() => undefined);
     }, STATFS_REFRESH_MS);
     refreshTimer.unref();
   }
+  fetchStatfs().catch(() => undefined); // df (or find) right after mounting finds it at hand
 
   return {
     async mknod(c, parent, name, mode, rdev) {
@@ -66,8 +73,8 @@ export function specialOps(ctx: FsContext): Pick<LowLevelOps, 'mknod' | 'statfs'
     },
 
     async statfs() {
-      askedAt = Date.now();
-      const age = askedAt - statfsAt;
+      usedAt = Date.now();
+      const age = usedAt - statfsAt;
       let s: StatFs;
       if (!statfsKnown || age > STATFS_STALE_MAX_MS) {
         s = await fetchStatfs();

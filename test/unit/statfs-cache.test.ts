@@ -1,8 +1,10 @@
-// statfs answers: reused for a second, then served from the last answer while a fresh one is
-// fetched in the background (up to 30 s old), and waited for only past that. While statfs is
-// being asked, the answer is refreshed every 10 s, so it does not get that old.
+// statfs answers: fetched at mount, reused for a second, then served from the last answer while
+// a fresh one is fetched in the background (up to 30 s old), and waited for only past that.
+// While the mount is in use (statfs or any other op), the answer is refreshed every 10 s, so it
+// does not get that old.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StatFs } from '../../src/client/api.js';
+import { OpStats } from '../../src/common/op-stats.js';
 import type { FsContext } from '../../src/fuse/context.js';
 import { specialOps } from '../../src/fuse/special-ops.js';
 
@@ -11,7 +13,7 @@ const answer = (freeBytes: number): StatFs =>
 
 /** specialOps over a mounted context (`ctx`, to unmount it) whose client answers with `statfs`. */
 function opsWith(statfs: () => Promise<StatFs>, ctx: Partial<FsContext> = {}) {
-  return specialOps(Object.assign(ctx, { client: { statfs }, cache: {}, session: {} }) as unknown as FsContext);
+  return specialOps(Object.assign(ctx, { client: { statfs }, cache: {}, session: {}, stats: ctx.stats ?? new OpStats() }) as unknown as FsContext);
 }
 
 afterEach(() => {
@@ -23,10 +25,11 @@ describe('statfs cache', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const pending: Array<(s: StatFs) => void> = [];
     const statfs = vi.fn(() => new Promise<StatFs>((resolve) => pending.push(resolve)));
-    const ops = opsWith(statfs);
+    const ops = opsWith(statfs); // asks once, at mount
     const c = { uid: 0, gid: 0, pid: 1 };
+    expect(statfs).toHaveBeenCalledTimes(1);
 
-    const first = ops.statfs(c, 1); // nothing known: waits for the master
+    const first = ops.statfs(c, 1); // nothing known yet: waits for that answer
     expect(statfs).toHaveBeenCalledTimes(1);
     pending.shift()!(answer(4096 * 10));
     expect((await first).bfree).toBe(10);
@@ -111,6 +114,23 @@ describe('statfs cache', () => {
     fail = false;
     expect((await ops.statfs(c, 1)).bfree).toBe(free - 1);
     expect(statfs).toHaveBeenCalledTimes(calls + 3);
+  });
+
+  it('keeps it fresh while other ops are answered, though statfs is not asked', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    const statfs = vi.fn(async () => answer(4096));
+    const stats = new OpStats();
+    opsWith(statfs, { stats }); // fetched at mount, never asked
+    for (let t = 0; t < 10 * 60_000; t += 30_000) {
+      stats.record('readdirplus', 0.1);
+      await vi.advanceTimersByTimeAsync(30_000);
+    }
+    expect(statfs).toHaveBeenCalledTimes(1 + 60); // every 10 s through ten minutes of use
+    await vi.advanceTimersByTimeAsync(20 * 60_000);
+    expect(statfs.mock.calls.length).toBeLessThanOrEqual(1 + 60 + 31); // then five minutes more at most
+    const calls = statfs.mock.calls.length;
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(statfs).toHaveBeenCalledTimes(calls);
   });
 
   it('does not refresh once unmounted', async () => {
