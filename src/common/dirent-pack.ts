@@ -64,27 +64,31 @@ export function put64(u: Uint32Array, i: number, v: number): void {
   u[i + 1] = hi;
 }
 
-/** The attribute fields of a record, from attrs (or a stat of the same shape). */
+/** The attribute fields of a record other than size and blocks, from attrs, a stat or an inode. */
 export interface RecordAttrs {
   mode: number;
   nlink: number;
   uid: number;
   gid: number;
-  size: number | string | Long;
   rdev: number | string | Long;
-  blocks: number | string | Long;
   atime?: Time | null;
   mtime?: Time | null;
   ctime?: Time | null;
 }
 
+/** Attrs (or a stat) with their size and blocks. */
+export interface SizedAttrs extends RecordAttrs {
+  size: number | string | Long;
+  blocks: number | string | Long;
+}
+
 type Time = { sec?: number | string | Long; nsec?: number };
 
 /** Writes the fuse_attr fields other than ino, blksize and flags into the record at word `w`. */
-export function writeRecordAttrs(u: Uint32Array, w: number, s: RecordAttrs): void {
+export function writeRecordAttrs(u: Uint32Array, w: number, s: RecordAttrs, size: number, blocks: number): void {
   const a = w + W_ATTR;
-  put64(u, a + A_SIZE, Number(s.size));
-  put64(u, a + A_BLOCKS, Number(s.blocks));
+  put64(u, a + A_SIZE, size);
+  put64(u, a + A_BLOCKS, blocks);
   put64(u, a + A_ATIME, Number(s.atime?.sec ?? 0));
   put64(u, a + A_MTIME, Number(s.mtime?.sec ?? 0));
   put64(u, a + A_CTIME, Number(s.ctime?.sec ?? 0));
@@ -98,43 +102,60 @@ export function writeRecordAttrs(u: Uint32Array, w: number, s: RecordAttrs): voi
   u[a + A_RDEV] = Number(s.rdev);
 }
 
+/**
+ * Packs `count` records into a zeroed buffer (padding, and the fields that are the mount's),
+ * record i named `nameOf(i)` and filled by `fill(u, w, i)` (`u`: the buffer's words, `w`: the
+ * record's first word) with writeRecord.
+ */
+export function packRecords(count: number, nameOf: (i: number) => string, fill: (u: Uint32Array, w: number, i: number) => void): Buffer {
+  const nameBytes = new Array<number>(count);
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const n = Buffer.byteLength(nameOf(i), 'utf8');
+    nameBytes[i] = n;
+    bytes += recordSize(n);
+  }
+  // Its own memory (not the shared pool): word-aligned.
+  const out = Buffer.alloc(bytes);
+  const u = new Uint32Array(out.buffer, out.byteOffset, bytes >>> 2);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const n = nameBytes[i]!;
+    const w = at >>> 2;
+    fill(u, w, i);
+    u[w + W_DIRENT + D_NAMELEN] = n;
+    out.write(nameOf(i), at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET, n, 'utf8');
+    at += recordSize(n);
+  }
+  return out;
+}
+
+/** The fields of the record at word `w` that come from the file (all but the name and its length). */
+export function writeRecord(u: Uint32Array, w: number, ino: number, s: RecordAttrs, size: number, blocks: number, goal: number, xattrs: number): void {
+  put64(u, w + W_NODEID, ino);
+  u[w + W_ENTRY_VALID] = goal;
+  u[w + W_ATTR_VALID] = xattrs;
+  put64(u, w + W_ATTR + A_INO, ino);
+  writeRecordAttrs(u, w, s, size, blocks);
+  put64(u, w + W_DIRENT + D_INO, ino);
+  u[w + W_DIRENT + D_TYPE] = (s.mode & S_IFMT) >>> 12;
+}
+
 export interface PackedEntry {
   name: string;
   attr: Attr;
 }
 
 export function packEntries(entries: readonly PackedEntry[]): Buffer {
-  let bytes = 0;
-  const names = entries.map((e) => {
-    const n = Buffer.from(e.name, 'utf8');
-    bytes += recordSize(n.length);
-    return n;
-  });
-  // Zeroed (padding and the fields that are the mount's), and its own memory: word-aligned.
-  const out = Buffer.alloc(bytes);
-  const u = new Uint32Array(out.buffer, out.byteOffset, bytes >>> 2);
-  let at = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const n = names[i]!;
-    const a = entries[i]!.attr;
-    const w = at >>> 2;
-    const ino = Number(a.ino ?? 0);
-    put64(u, w + W_NODEID, ino);
-    u[w + W_ENTRY_VALID] = a.goal ?? 0;
-    u[w + W_ATTR_VALID] = a.xattrs ?? 0;
-    put64(u, w + W_ATTR + A_INO, ino);
-    writeRecordAttrs(u, w, {
-      mode: a.mode ?? 0, nlink: a.nlink ?? 0, uid: a.uid ?? 0, gid: a.gid ?? 0,
-      size: a.size ?? 0, rdev: a.rdev ?? 0, blocks: a.blocks ?? 0, atime: a.atime, mtime: a.mtime, ctime: a.ctime,
-    });
-    const d = w + W_DIRENT;
-    put64(u, d + D_INO, ino);
-    u[d + D_NAMELEN] = n.length;
-    u[d + D_TYPE] = ((a.mode ?? 0) & S_IFMT) >>> 12;
-    out.set(n, at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET);
-    at += recordSize(n.length);
-  }
-  return out;
+  return packRecords(
+    entries.length,
+    (i) => entries[i]!.name,
+    (u, w, i) => {
+      const a = entries[i]!.attr;
+      const s = { mode: a.mode ?? 0, nlink: a.nlink ?? 0, uid: a.uid ?? 0, gid: a.gid ?? 0, rdev: a.rdev ?? 0, atime: a.atime, mtime: a.mtime, ctime: a.ctime };
+      writeRecord(u, w, Number(a.ino ?? 0), s, Number(a.size ?? 0), Number(a.blocks ?? 0), a.goal ?? 0, a.xattrs ?? 0);
+    },
+  );
 }
 
 /** A view for reading records: DataView reads any alignment, and is fast even in cold code. */

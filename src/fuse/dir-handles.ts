@@ -6,7 +6,7 @@
 import { GfsError } from '../common/errors.js';
 import {
   A_BLKSIZE, A_FLAGS, D_INO, ENTRY_OUT_BYTES, D_NAMELEN, D_OFF, D_TYPE, DIRENT_NAME_OFFSET, put64, recordSize, W_ATTR, W_ATTR_VALID, W_ATTR_VALID_NS,
-  W_DIRENT, W_ENTRY_VALID, W_ENTRY_VALID_NS, W_GENERATION, W_NODEID, writeRecordAttrs, type RecordAttrs,
+  W_DIRENT, W_ENTRY_VALID, W_ENTRY_VALID_NS, W_GENERATION, W_NODEID, writeRecordAttrs, type SizedAttrs,
 } from '../common/dirent-pack.js';
 import type { DirImage } from './dir-image.js';
 import type { DirentsReply } from './lowlevel.js';
@@ -27,7 +27,7 @@ interface OpenDir {
  * What readdirplus shows of an entry: undefined, the listing's record as it is; null, no
  * attrs (a plain dirent: the kernel looks the name up when it needs it); else these attrs.
  */
-export type EntryAttrs = RecordAttrs | null | undefined;
+export type EntryAttrs = SizedAttrs | null | undefined;
 
 export interface DirHandlesOptions {
   /** How long the kernel may keep the names and attributes a readdirplus gives (seconds). */
@@ -136,7 +136,7 @@ export class DirHandles {
       if (s === null) {
         u.fill(0, w, w + W_DIRENT);
       } else {
-        if (s) writeRecordAttrs(u, w, s);
+        if (s) writeRecordAttrs(u, w, s, Number(s.size), Number(s.blocks));
         put64(u, w + W_NODEID, node);
         put64(u, w + W_GENERATION, 1);
         put64(u, w + W_ENTRY_VALID, this.validS);

@@ -3,10 +3,9 @@
 // Handlers answer once what they changed or read is committed (`core.committed()`, see SyncMode).
 import { unaryHandler } from '../common/rpc.js';
 import { GfsError, einval } from '../common/errors.js';
-import { packEntries } from '../common/dirent-pack.js';
 import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
 import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
-import { toAttr } from './attr.js';
+import { packDirPage, toAttr } from './attr.js';
 import { ChunkOps, MAX_CHUNKS_PER_CALL, type GetChunksOut } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
@@ -83,9 +82,8 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     GetAttr: reading('GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino, req.parent, req.name))),
     ReadDir: reading('ReadDir', (req) => {
       const r = ns.readdir(req.path, req.after, req.limit, req.ino);
-      const entries = r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) }));
       return {
-        ...(req.packed ? { packedEntries: packEntries(entries) } : { entries }),
+        ...(req.packed ? { packedEntries: packDirPage(r.entries) } : { entries: r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) })) }),
         more: r.more,
         dir: toAttr(r.dir),
         parent: r.dir.parent ?? r.dir.ino,

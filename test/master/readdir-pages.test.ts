@@ -21,6 +21,7 @@ beforeAll(async () => {
   for (let i = 0; i < N; i += 500) {
     await Promise.all(Array.from({ length: Math.min(500, N - i) }, (_, k) => c.create(`/big/n${String(i + k).padStart(5, '0')}-é`, 0o100600 | ((i + k) % 2) * 0o44)));
   }
+  await c.mkdir('/big/zz-dir', 0o40750);
 }, 120_000);
 
 afterAll(async () => {
@@ -31,16 +32,18 @@ afterAll(async () => {
 
 describe('ReadDir past one page', () => {
   it('lists every name once, in order, with its own attributes', async () => {
-    const want = Array.from({ length: N }, (_, i) => `n${String(i).padStart(5, '0')}-é`);
+    const want = [...Array.from({ length: N }, (_, i) => `n${String(i).padStart(5, '0')}-é`), 'zz-dir'];
     const listing = await c.readdir('/big');
     expect(listing.map((e) => e.name)).toEqual(want);
-    expect(listing.every((e, i) => (e.attr.mode & 0o777) === (0o600 | (i % 2) * 0o44))).toBe(true);
-    expect(new Set(listing.map((e) => e.attr.ino)).size).toBe(N);
+    expect(listing.slice(0, N).every((e, i) => (e.attr.mode & 0o777) === (0o600 | (i % 2) * 0o44))).toBe(true);
+    expect(new Set(listing.map((e) => e.attr.ino)).size).toBe(N + 1);
+    // Every field as a getattr gives it, for a file on either page and a directory.
+    for (const i of [0, 4_200, N]) expect(listing[i]!.attr).toEqual(await c.getattr(`/big/${want[i]}`));
 
     const packed = await c.readdirPacked('/big');
     const img = new DirImage(packed.records, 0, Date.now());
-    expect(img.count).toBe(N);
-    expect([img.name(0), img.name(N - 1)]).toEqual([want[0], want[N - 1]]);
+    expect(img.count).toBe(N + 1);
+    expect([img.name(0), img.name(N)]).toEqual([want[0], want[N]]);
     expect(img.ino(4_100)).toBe(listing[4_100]!.attr.ino);
     expect(img.indexOfName(want[4_321]!)).toBe(4_321);
     expect(packed.dir?.ino).toBe((await c.getattr('/big')).ino);
