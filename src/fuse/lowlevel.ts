@@ -69,7 +69,6 @@ export interface Statfs {
   namemax: number;
 }
 
-/** The operations a low-level file system implements; inode numbers are the file system's own. */
 /**
  * A readdir answer of `bytes` bytes, written when it is sent: into memory the session reuses
  * for every answer (they are sent at once), not a fresh buffer per call (tens of KiB each, its
@@ -80,6 +79,7 @@ export interface DirentsReply {
   write(out: Buffer): void;
 }
 
+/** The operations a low-level file system implements; inode numbers are the file system's own. */
 export interface LowLevelOps {
   lookup(c: Caller, parent: number, name: string): Promise<FuseStat>;
   getattr(c: Caller, ino: number, fh: number | undefined): Promise<FuseStat>;
