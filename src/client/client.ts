@@ -124,9 +124,10 @@ export class GfsClient implements GfsClientApi {
     const pages: Buffer[] = [];
     let after = '';
     for (;;) {
-      const req: pb.ReadDirRequest = { ...GfsClient.addr(dir), after, limit: READDIR_PAGE, packed: true };
+      const req: pb.ReadDirRequest = { ...GfsClient.addr(dir), after, limit: READDIR_PAGE, records: true };
       const r = await this.call<pb.ReadDirRequest, pb.ReadDirReply__Output>('ReadDir', req, true);
-      const page = r.packedEntries.length > 0 || r.entries.length === 0 ? r.packedEntries : packEntries(r.entries.map((e) => ({ name: e.name, attr: e.attr! })));
+      // A master from before records answers with entries.
+      const page = r.records.length > 0 || r.entries.length === 0 ? r.records : packEntries(r.entries.map((e) => ({ name: e.name, attr: e.attr! })));
       pages.push(page);
       if (!r.more || page.length === 0) {
         return { records: pages.length === 1 ? pages[0]! : Buffer.concat(pages), dir: r.dir ?? undefined, parent: r.parent };

@@ -224,11 +224,11 @@ export function exportGuard(core: MasterCore, handlers: UnaryMasterHandlers, rul
     const note = (a: { ino?: number } | null | undefined) => {
       if (a && typeof a.ino === 'number') s.set(a.ino, true);
     };
-    const o = res as { attr?: { ino?: number }; entries?: Array<{ attr?: { ino?: number } }>; packedEntries?: Buffer; findings?: Array<{ path: string }> };
+    const o = res as { attr?: { ino?: number }; entries?: Array<{ attr?: { ino?: number } }>; records?: Buffer; findings?: Array<{ path: string }> };
     note(o.attr);
     for (const e of o.entries ?? []) note(e.attr);
     // A packed listing shows its entries just as much as a plain one.
-    if (o.packedEntries?.length) for (const ino of packedInodes(o.packedEntries)) s.set(ino, true);
+    if (o.records?.length) for (const ino of packedInodes(o.records)) s.set(ino, true);
     for (const f of o.findings ?? []) {
       if (f.path === r.path) f.path = '/';
       else if (f.path.startsWith(`${r.path}/`)) f.path = f.path.slice(r.path.length);

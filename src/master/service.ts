@@ -83,7 +83,7 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     ReadDir: reading('ReadDir', (req) => {
       const r = ns.readdir(req.path, req.after, req.limit, req.ino);
       return {
-        ...(req.packed ? { packedEntries: packDirPage(r.entries) } : { entries: r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) })) }),
+        ...(req.records ? { records: packDirPage(r.entries) } : { entries: r.entries.map((e) => ({ name: e.name, attr: toAttr(e.inode) })) }),
         more: r.more,
         dir: toAttr(r.dir),
         parent: r.dir.parent ?? r.dir.ino,

@@ -48,4 +48,13 @@ describe('ReadDir past one page', () => {
     expect(img.indexOfName(want[4_321]!)).toBe(4_321);
     expect(packed.dir?.ino).toBe((await c.getattr('/big')).ino);
   });
+
+  it('answers a client that does not ask for records (one from before them) with entries', async () => {
+    type Reply = { entries: Array<{ name: string; attr: { ino: number } }>; records: Buffer };
+    const call = (c as unknown as { call(method: string, req: object, idempotent: boolean): Promise<Reply> }).call.bind(c);
+    const r = await call('ReadDir', { path: '/big', after: 'n04497-é', limit: 10 }, true);
+    expect(r.records.length).toBe(0);
+    expect(r.entries.map((e) => e.name)).toEqual(['n04498-é', 'n04499-é', 'zz-dir']);
+    expect(r.entries[2]!.attr.ino).toBe((await c.getattr('/big/zz-dir')).ino);
+  });
 });
