@@ -5,8 +5,8 @@
 // offset of the one after it.
 import { GfsError } from '../common/errors.js';
 import {
-  A_BLKSIZE, A_FLAGS, D_INO, ENTRY_OUT_BYTES, D_NAMELEN, D_OFF, D_TYPE, DIRENT_NAME_OFFSET, put64, recordSize, W_ATTR, W_ATTR_VALID, W_ATTR_VALID_NS,
-  W_DIRENT, W_ENTRY_VALID, W_ENTRY_VALID_NS, W_GENERATION, W_NODEID, writeRecordAttrs, type SizedAttrs,
+  A_BLKSIZE, A_FLAGS, D_INO, D_OFF, ENTRY_OUT_BYTES, put64, recordSize, W_ATTR, W_ATTR_VALID, W_ATTR_VALID_NS, W_DIRENT, W_ENTRY_VALID,
+  W_ENTRY_VALID_NS, W_GENERATION, W_NODEID, writeRecordAttrs, type SizedAttrs,
 } from '../common/dirent-pack.js';
 import type { DirImage } from './dir-image.js';
 import type { DirentsReply } from './lowlevel.js';
@@ -77,11 +77,11 @@ export class DirHandles {
     return {
       bytes,
       write: (out) => {
-        const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+        const u = wordsOf(out);
         let at = 0;
         for (let k = offset; k < end; k++) {
-          if (k < 2) at += writeDirent(out, at, this.node(k === 0 ? d.ino : d.parent), k + 1, S_IFDIR, k === 0 ? DOT : DOTDOT, dv);
-          else at += writeDirent(out, at, this.node(image.ino(k - 2)), k + 1, image.mode(k - 2), image.nameBytes(k - 2), dv);
+          if (k < 2) at += writeDirent(out, u, at, this.node(k === 0 ? d.ino : d.parent), k + 1, S_IFDIR, k === 0 ? DOT : DOTDOT);
+          else at += writeDirent(out, u, at, this.node(image.ino(k - 2)), k + 1, image.mode(k - 2), image.nameBytes(k - 2));
         }
       },
     };
@@ -110,19 +110,13 @@ export class DirHandles {
   private writePlus(d: OpenDir, offset: number, end: number, out: Buffer, attrsOf: (ino: number, i: number) => EntryAttrs): void {
     const { image } = d;
     const { starts } = image;
-    const u = new Uint32Array(out.buffer, out.byteOffset, out.byteLength >>> 2);
+    const u = wordsOf(out);
     let at = 0;
+    // "." and "..": no entry (nodeid 0), then the plain dirent.
     for (let k = offset; k < Math.min(end, 2); k++) {
-      const w = at >>> 2;
-      const name = k === 0 ? DOT : DOTDOT;
-      const size = recordSize(name.length);
-      u.fill(0, w, w + size / 4);
-      put64(u, w + W_DIRENT + D_INO, this.node(k === 0 ? d.ino : d.parent));
-      put64(u, w + W_DIRENT + D_OFF, k + 1);
-      u[w + W_DIRENT + D_NAMELEN] = name.length;
-      u[w + W_DIRENT + D_TYPE] = S_IFDIR >>> 12;
-      out.set(name, at + ENTRY_OUT_BYTES + DIRENT_NAME_OFFSET);
-      at += size;
+      u.fill(0, at >>> 2, (at >>> 2) + W_DIRENT);
+      at += ENTRY_OUT_BYTES;
+      at += writeDirent(out, u, at, this.node(k === 0 ? d.ino : d.parent), k + 1, S_IFDIR, k === 0 ? DOT : DOTDOT);
     }
     const first = Math.max(offset, 2) - 2;
     const last = end - 2;
@@ -168,4 +162,9 @@ export class DirHandles {
   private node(ino: number): number {
     return ino === this.o.rootIno ? FUSE_ROOT_ID : ino;
   }
+}
+
+/** A reply buffer's 32-bit words (its memory is the session's own: word-aligned). */
+function wordsOf(out: Buffer): Uint32Array {
+  return new Uint32Array(out.buffer, out.byteOffset, out.byteLength >>> 2);
 }

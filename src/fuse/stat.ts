@@ -2,7 +2,7 @@
 // numbers as exact JS numbers), its packed form for the low-level binding, and the kernel's
 // directory entry format.
 import type { Attr } from '../client/api.js';
-import { DIRENT_NAME_OFFSET } from '../common/dirent-pack.js';
+import { D_INO, D_NAMELEN, D_OFF, D_TYPE, DIRENT_NAME_OFFSET, put64 } from '../common/dirent-pack.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -103,28 +103,18 @@ export function direntSize(nameBytes: number): number {
   return (DIRENT_NAME_OFFSET + nameBytes + 7) & ~7;
 }
 
-// Replies are written through a DataView: its accessors are engine builtins, fast even before
-// the JIT has seen this code, as it has not for the first listings of a `find` or `ls -lR`
-// (Buffer's writeBigUInt64LE with BigInt conversions took ~10 us per entry then).
-function viewOf(buf: Buffer): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** A 64-bit field from a safe integer, as two 32-bit halves (two's complement when negative: times before 1970). */
-function setU64(dv: DataView, at: number, v: number): void {
-  const hi = Math.floor(v / 0x1_0000_0000);
-  dv.setUint32(at, v - hi * 0x1_0000_0000, true);
-  dv.setInt32(at + 4, hi, true);
-}
-
-/** Writes one dirent at `at`; returns its size. `next` is the offset the kernel resumes at. */
-export function writeDirent(buf: Buffer, at: number, ino: number, next: number, mode: number, name: Buffer, dv = viewOf(buf)): number {
+/**
+ * Writes one dirent at byte `at` (a multiple of 8) of `buf`, whose words are `u`; returns its
+ * size. `next` is the offset the kernel resumes at.
+ */
+export function writeDirent(buf: Buffer, u: Uint32Array, at: number, ino: number, next: number, mode: number, name: Buffer): number {
   const size = direntSize(name.length);
-  setU64(dv, at, ino);
-  setU64(dv, at + 8, next);
-  dv.setUint32(at + 16, name.length, true);
-  dv.setUint32(at + 20, (mode & S_IFMT) >>> 12, true);
+  const w = at >>> 2;
+  put64(u, w + D_INO, ino);
+  put64(u, w + D_OFF, next);
+  u[w + D_NAMELEN] = name.length;
+  u[w + D_TYPE] = (mode & S_IFMT) >>> 12;
   buf.set(name, at + DIRENT_NAME_OFFSET);
-  for (let i = at + DIRENT_NAME_OFFSET + name.length; i < at + size; i++) buf[i] = 0;
+  buf.fill(0, at + DIRENT_NAME_OFFSET + name.length, at + size);
   return size;
 }

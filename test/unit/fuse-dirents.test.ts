@@ -49,7 +49,7 @@ describe('FUSE dirent records', () => {
     const size = direntSize(name.length);
     expect(size % 8).toBe(0);
     const b = Buffer.alloc(size + 8, 0xee);
-    expect(writeDirent(b, 8, 2 ** 45 + 3, 17, 0o040755, name)).toBe(size);
+    expect(writeDirent(b, new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2), 8, 2 ** 45 + 3, 17, 0o040755, name)).toBe(size);
     expect(dirent(b, 8)).toEqual({ ino: 2 ** 45 + 3, off: 17, namelen: name.length, type: 4, name: 'résumé.txt' });
     expect([...b.subarray(8 + 24 + name.length, 8 + size)].every((x) => x === 0)).toBe(true);
     expect(b[0]).toBe(0xee); // nothing before `at`
