@@ -90,4 +90,19 @@ describe('InodeCache', () => {
     expect(cache.latest(5)?.ino).toBe(5); // however old
     expect(cache.lookup(1, 'a')).toBe('stale');
   });
+
+  it('forgets an inode\'s attrs with the listing that brought them, never falling back to older ones', () => {
+    const cache = new InodeCache(60_000);
+    cache.put(attr(5, 0o100600)); // older than the listing below
+    cache.setImage(1, image(cache.listingRead()), 1);
+    expect(cache.get(5)?.mode).toBe(0o100644);
+    // Listings of as many other directories as the cache keeps push the first one out.
+    for (let d = 0; d < 4_096; d++) {
+      const img = new DirImage(packEntries([{ name: 'x', attr: attr(100_000 + d) }]), cache.listingRead(), Date.now());
+      cache.setImage(10 + d, img, 1);
+    }
+    expect(cache.get(100_000 + 4_095)?.ino).toBe(100_000 + 4_095);
+    expect(cache.get(5)).toBeUndefined();
+    expect(cache.latest(5)).toBeUndefined();
+  });
 });
