@@ -81,10 +81,10 @@ export class DirImage {
     return m;
   }
 
-  /** Inodes of the subdirectories listed. */
-  dirInos(): number[] {
+  /** Inodes of the subdirectories listed, up to the first `max` of them. */
+  dirInos(max = Infinity): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.count; i++) if ((this.mode(i) & S_IFMT) === S_IFDIR) out.push(this.ino(i));
+    for (let i = 0; i < this.count && out.length < max; i++) if ((this.mode(i) & S_IFMT) === S_IFDIR) out.push(this.ino(i));
     return out;
   }
 }

@@ -36,9 +36,13 @@ export function dirOps(
   // tar -c), so its subdirectories' listings are read in the background, a few at a time,
   // and their opendirs find them in the cache. One level per opendir, bounded per listing.
   const ahead = pLimit(READ_AHEAD_DIRS_CONCURRENCY);
-  function readAhead(image: DirImage): void {
+  function readAhead(dir: number, image: DirImage): void {
+    // A directory's link count is 2 + its subdirectories: a leaf (most of a tree) is not
+    // scanned for them at all, and the scan of any other stops at the last one.
+    const nlink = cache.get(dir)?.nlink ?? 0;
+    if (nlink === 2) return;
     let n = 0;
-    for (const ino of image.dirInos()) {
+    for (const ino of image.dirInos(nlink > 2 ? nlink - 2 : Infinity)) {
       if (refreshing.has(ino) || cache.listed(ino)) continue;
       if (++n > READ_AHEAD_DIRS_MAX) return;
       tracked(ino, () => ahead(() => list(ino)), () => undefined); // its opendir asks again, and reports the error
@@ -114,7 +118,7 @@ export function dirOps(
         known = cache.entries(ino);
       }
       known ??= await list(ino);
-      if (cache.ttlMs > 0) readAhead(known.image);
+      if (cache.ttlMs > 0) readAhead(ino, known.image);
       return { fh: ctx.dirs.add(ino, known.parent, known.image) };
     },
 
