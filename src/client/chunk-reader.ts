@@ -67,16 +67,18 @@ export class ChunkReader {
   private readSized(ino: number, offset: number, length: number, into: Buffer | undefined, chunkSize: number, size: number): Promise<Buffer> {
     if (offset >= size) return Promise.resolve(Buffer.alloc(0));
     const n = Math.min(length, size - offset);
-    const pieces = splitRange(offset, n, chunkSize, this.d.pieceBytes);
-    if (pieces.length === 1) {
-      // A single piece gets its buffer only once the pool runs it: thousands of small reads
-      // waiting in the queue then hold no memory beyond their closures.
-      const p = pieces[0]!;
+    const index = Math.floor(offset / chunkSize);
+    const chunkOffset = offset - index * chunkSize;
+    if (chunkOffset + n <= chunkSize && n <= this.d.pieceBytes) {
+      // A single piece gets its buffer, and its Piece, only once the pool runs it: thousands
+      // of small reads waiting in the queue then hold nothing beyond their closures (each
+      // byte held per waiting read is copied by every young-generation GC while it waits).
       return this.d.limit(() => {
         const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
-        return this.readPiece(ino, offset, p, out).then(() => out);
+        return this.readPiece(ino, offset, { index, chunkOffset, length: n, at: 0 }, out).then(() => out);
       });
     }
+    const pieces = splitRange(offset, n, chunkSize, this.d.pieceBytes);
     const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
     return Promise.all(pieces.map((p) => this.d.limit(() => this.readPiece(ino, offset, p, out)))).then(() => out);
   }
