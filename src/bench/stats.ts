@@ -11,8 +11,16 @@ export function summarize(values: number[]): { mean: number; p50: number; p99: n
   return { mean, p50: percentile(s, 50), p99: percentile(s, 99), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
 }
 
+/**
+ * The middle value; for an even count, the mean of the two middle ones. (The nearest-rank
+ * percentile would give the lower one: with the 2 repetitions a time budget can leave, every
+ * median would be the better run for times and the worse one for rates.)
+ */
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = s.length >>> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Samples RSS every few ms; `peak()` minus the baseline is the memory a phase added. */
