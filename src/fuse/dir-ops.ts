@@ -24,6 +24,10 @@ export function dirOps(
 
   /** Reads a directory's listing into the cache (entries' attrs too). */
   async function list(ino: number): Promise<{ parent: number; image: DirImage }> {
+    // A name unlinked here but not yet on the master would come back in the listing, and a
+    // listing asked for after the unlink is not refused by the cache: read-ahead (which no
+    // kernel op orders) waits for the directory's background unlinks like the ops do.
+    if (ctx.unlinks.pending > 0) await ctx.unlinks.settled([ino]);
     const readAt = cache.listingRead();
     const listing = await client.readdirPacked(ino);
     if (listing.dir) cache.put(listing.dir, readAt);

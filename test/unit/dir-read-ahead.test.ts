@@ -9,6 +9,8 @@ import { DirHandles } from '../../src/fuse/dir-handles.js';
 import { dirOps } from '../../src/fuse/dir-ops.js';
 import { InodeCache } from '../../src/fuse/inode-cache.js';
 import { S_IFDIR } from '../../src/fuse/stat.js';
+import { UnlinkQueue, type SendUnlinks } from '../../src/fuse/unlink-queue.js';
+import { silentLogger } from '../../src/common/logger.js';
 
 const S_IFREG = 0o100000;
 const attr = (ino: number, mode: number, nlink: number): Attr => ({
@@ -23,7 +25,7 @@ interface Dir {
 }
 
 /** dirOps over a real cache and handle table, with a client that lists `tree` and records each ReadDir. */
-function opsOver(tree: Map<number, Dir>) {
+function opsOver(tree: Map<number, Dir>, sendUnlinks: SendUnlinks = async (e) => e.map(() => undefined)) {
   const read: number[] = [];
   const client = {
     async readdirPacked(ino: number): Promise<PackedListing> {
@@ -32,8 +34,9 @@ function opsOver(tree: Map<number, Dir>) {
       return { records: packEntries(d.entries), dir: attr(ino, S_IFDIR | 0o755, d.nlink), parent: 1 };
     },
   };
-  const ctx = { client, cache: new InodeCache(60_000), dirs: new DirHandles({ validS: 1, rootIno: 1 }) } as unknown as FsContext;
-  return { ops: dirOps(ctx), read };
+  const unlinks = new UnlinkQueue(sendUnlinks, silentLogger);
+  const ctx = { client, cache: new InodeCache(60_000), dirs: new DirHandles({ validS: 1, rootIno: 1 }), unlinks } as unknown as FsContext;
+  return { ops: dirOps(ctx), read, unlinks };
 }
 
 const files = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ name: `f${i}`, attr: attr(from + i, S_IFREG | 0o644, 1) }));
@@ -79,6 +82,29 @@ describe('readdir-ahead', () => {
     ]);
     const { ops, read } = opsOver(tree);
     await ops.opendir(c, 10);
+    await settle();
+    expect(read).toEqual([10, 20]);
+  });
+
+  it('does not read ahead a directory with a background unlink not yet on the master', async () => {
+    // The master still lists the name until the unlink reaches it: a listing read before that
+    // would bring the name back into this mount's cache.
+    const tree = new Map<number, Dir>([
+      [10, { nlink: 3, entries: [subdir('d', 20)] }],
+      [20, { nlink: 2, entries: files(300, 2) }],
+    ]);
+    let applied!: () => void;
+    const held = new Promise<void>((r) => (applied = r));
+    const { ops, read, unlinks } = opsOver(tree, async (e) => {
+      await held;
+      return e.map(() => undefined);
+    });
+    await unlinks.start(20, 'f0', () => undefined);
+    await ops.opendir(c, 10);
+    await settle();
+    expect(read).toEqual([10]);
+    applied();
+    await unlinks.all();
     await settle();
     expect(read).toEqual([10, 20]);
   });
