@@ -11,7 +11,7 @@ import type { ChunkLocator } from './chunk-locator.js';
 import type { ChunkInfo } from './location-cache.js';
 import type { MasterRpc } from './master-rpc.js';
 import type { ReplicaPicker } from './replica-picker.js';
-import { splitRange, type Piece } from './pieces.js';
+import { singlePiece, splitRange, type Piece } from './pieces.js';
 import type { ReportBadReplicaRequest } from '../generated/gfs/index.js';
 
 /** How long one piece keeps trying (all replicas, fresh locations) before the read fails. */
@@ -67,15 +67,14 @@ export class ChunkReader {
   private readSized(ino: number, offset: number, length: number, into: Buffer | undefined, chunkSize: number, size: number): Promise<Buffer> {
     if (offset >= size) return Promise.resolve(Buffer.alloc(0));
     const n = Math.min(length, size - offset);
-    const index = Math.floor(offset / chunkSize);
-    const chunkOffset = offset - index * chunkSize;
-    if (chunkOffset + n <= chunkSize && n <= this.d.pieceBytes) {
-      // A single piece gets its buffer, and its Piece, only once the pool runs it: thousands
-      // of small reads waiting in the queue then hold nothing beyond their closures (each
-      // byte held per waiting read is copied by every young-generation GC while it waits).
+    const one = singlePiece(offset, n, chunkSize, this.d.pieceBytes);
+    if (one) {
+      // A single piece gets its buffer only once the pool runs it: thousands of small reads
+      // waiting in the queue then hold only their closure and piece (each byte held per
+      // waiting read is copied by every young-generation GC while it waits).
       return this.d.limit(() => {
         const out = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
-        return this.readPiece(ino, offset, { index, chunkOffset, length: n, at: 0 }, out).then(() => out);
+        return this.readPiece(ino, offset, one, out).then(() => out);
       });
     }
     const pieces = splitRange(offset, n, chunkSize, this.d.pieceBytes);

@@ -20,3 +20,13 @@ export function splitRange(offset: number, length: number, chunkSize: number, ma
   }
   return pieces;
 }
+
+/**
+ * The range as its one piece, or undefined when it crosses a chunk boundary or is longer than
+ * maxPiece (what splitRange would give as a single piece, without the array).
+ */
+export function singlePiece(offset: number, length: number, chunkSize: number, maxPiece: number): Piece | undefined {
+  const index = Math.floor(offset / chunkSize);
+  const chunkOffset = offset - index * chunkSize;
+  return chunkOffset + length <= chunkSize && length <= maxPiece ? { index, chunkOffset, length, at: 0 } : undefined;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitRange } from '../../src/client/pieces.js';
+import { singlePiece, splitRange } from '../../src/client/pieces.js';
 
 describe('splitRange', () => {
   it('never crosses a chunk boundary or exceeds the piece size, and covers the range exactly', () => {
@@ -22,6 +22,21 @@ describe('splitRange', () => {
         pos += p.length;
       }
       expect(pos).toBe(off + len);
+    }
+  });
+
+  it('singlePiece is splitRange\'s piece when there is exactly one, and undefined otherwise', () => {
+    const chunk = 1000;
+    for (const [off, len, max] of [
+      [0, 1, 64],
+      [999, 1, 64],
+      [999, 2, 64],
+      [1000, 64, 64],
+      [1000, 65, 64],
+      [2500, 500, 1000],
+    ] as const) {
+      const pieces = splitRange(off, len, chunk, max);
+      expect(singlePiece(off, len, chunk, max)).toEqual(pieces.length === 1 ? pieces[0] : undefined);
     }
   });
 });
