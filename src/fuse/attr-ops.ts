@@ -56,23 +56,24 @@ function changesOf(set: SetAttrIn): SetAttrChanges {
   return c;
 }
 
+/** Truncate through the inode's write-back when it is open here (pending data first). */
+export async function truncateFile(ctx: FsContext, ino: number, size: number, cred: Cred): Promise<Attr> {
+  const { client, cache, files } = ctx;
+  const st = files.stateOf(ino);
+  const apply = () => client.truncate(ino, size, cred);
+  // Fills of the kernel's pages fetched before the truncate must not land after it (they
+  // would bring back cut data and the old size): drop them and wait for those under way.
+  files.fills.invalidate(ino);
+  await files.fills.idle(ino);
+  const attr = st ? await st.truncate(size, apply) : await apply();
+  cache.put(attr); // the new size bounds fills from here on
+  files.fills.invalidate(ino);
+  await files.fills.idle(ino);
+  return attr;
+}
+
 export function attrOps(ctx: FsContext): Pick<LowLevelOps, 'getattr' | 'setattr'> {
   const { client, cache, files } = ctx;
-
-  /** Truncate through the inode's write-back when it is open here (pending data first). */
-  async function truncate(ino: number, size: number, cred: Cred): Promise<Attr> {
-    const st = files.stateOf(ino);
-    const apply = () => client.truncate(ino, size, cred);
-    // Fills of the kernel's pages fetched before the truncate must not land after it (they
-    // would bring back cut data and the old size): drop them and wait for those under way.
-    files.fills.invalidate(ino);
-    await files.fills.idle(ino);
-    const attr = st ? await st.truncate(size, apply) : await apply();
-    cache.put(attr); // the new size bounds fills from here on
-    files.fills.invalidate(ino);
-    await files.fills.idle(ino);
-    return attr;
-  }
 
   /**
    * Attribute changes: folded into the commit of a file with writes pending in this mount
@@ -101,7 +102,7 @@ export function attrOps(ctx: FsContext): Pick<LowLevelOps, 'getattr' | 'setattr'
       // later chmod must not make it fail, as POSIX has it. By name, the caller's cred counts.
       const cred = await credOf(ctx, fh !== undefined && set.valid & SET_ATTR.SIZE ? ROOT_CALLER : c);
       let attr: Attr | undefined;
-      if (set.valid & SET_ATTR.SIZE) attr = await truncate(ino, set.size, cred);
+      if (set.valid & SET_ATTR.SIZE) attr = await truncateFile(ctx, ino, set.size, cred);
       const changes = changesOf(set);
       if (Object.keys(changes).length > 0 || !(set.valid & SET_ATTR.SIZE)) {
         const ownCred = fh !== undefined && set.valid & SET_ATTR.SIZE ? await credOf(ctx, c) : cred;

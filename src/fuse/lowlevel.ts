@@ -13,7 +13,7 @@ import { errnoNumberOf, toErrno } from './errno-table.js';
 import { FUSE_ROOT_ID, packStat, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
-export const REQUIRED_LL_LEVEL = 5;
+export const REQUIRED_LL_LEVEL = 6;
 
 // Indexed by the binding's op numbers (fuse-ll.c LL_OP_*). 'forget' never reaches JS: the
 // binding acknowledges it itself.
@@ -21,7 +21,7 @@ const OP_NAMES = [
   'init', 'destroy', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink',
   'rmdir', 'symlink', 'rename', 'link', 'open', 'read', 'write', 'flush', 'release', 'fsync', 'opendir',
   'readdir', 'releasedir', 'fsyncdir', 'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr',
-  'access', 'create', 'readdirplus',
+  'access', 'create', 'readdirplus', 'fallocate',
 ] as const;
 type OpName = (typeof OP_NAMES)[number];
 
@@ -115,6 +115,8 @@ export interface LowLevelOps {
   removexattr(c: Caller, ino: number, name: string): Promise<void>;
   access(c: Caller, ino: number, mask: number): Promise<void>;
   create(c: Caller, parent: number, name: string, mode: number, flags: number): Promise<FuseStat & Opened & { openFlags?: number }>;
+  /** fallocate(2) on an open file: `mode` is its FALLOC_FL_* bits. */
+  fallocate(c: Caller, ino: number, mode: number, offset: number, length: number, fh: number): Promise<void>;
 }
 
 interface Binding {
@@ -336,6 +338,8 @@ export class LowLevelSession {
         return this.answer('create', slot, ops.create(c, ino, s1, b, cc), (r) => B.ll_reply_create(slot, this.pack(r), at, et, r.fh, r.openFlags ?? 0));
       case 31:
         return this.answer('readdirplus', slot, ops.readdirplus(c, ino, b, cc, d), (r) => this.replyDirents(slot, r));
+      case 32: // the length comes in scratch[0]
+        return done('fallocate', ops.fallocate(c, ino, b, cc, this.scratch[0]!, d));
       default:
         B.ll_reply_err(slot, errnoNumberOf('ENOSYS'));
     }

@@ -15,6 +15,7 @@ import { attrOps } from './attr-ops.js';
 import { CredResolver } from './cred.js';
 import { DirHandles } from './dir-handles.js';
 import { dirOps } from './dir-ops.js';
+import { fallocateOps } from './fallocate-ops.js';
 import { FileTable } from './file-handle.js';
 import { fileOps } from './file-ops.js';
 import { InodeCache } from './inode-cache.js';
@@ -90,6 +91,7 @@ const OP_TIMEOUTS = {
   release: DATA_OP_TIMEOUT_MS,
   setattr: DATA_OP_TIMEOUT_MS, // a truncate or time change may land buffered data first
   create: DATA_OP_TIMEOUT_MS, // O_TRUNC of an existing file lands data first
+  fallocate: DATA_OP_TIMEOUT_MS, // zeroing a range writes it
 };
 
 /**
@@ -244,6 +246,7 @@ export async function mountGfs(client: GfsClientApi, dir: string, opts: MountOpt
       ...attrOps(ctx),
       ...dirOps(ctx),
       ...fileOps(ctx),
+      ...fallocateOps(ctx),
       ...linkOps(ctx),
       ...xattrOps(ctx),
       ...specialOps(ctx),

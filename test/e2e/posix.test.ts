@@ -485,6 +485,53 @@ os.close(fd)
     expect(lines(out)).toEqual(["True b'far away' True"]);
   });
 
+  test('fallocate: allocate, keep size, punch a hole, zero a range; other modes are EOPNOTSUPP', async () => {
+    const out = await py(`
+import random
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+KEEP, PUNCH, ZERO, COLLAPSE = 0x01, 0x02, 0x10, 0x08
+def fa(fd, mode, off, n):
+    if libc.fallocate(fd, mode, off, n) != 0:
+        raise OSError(ctypes.get_errno(), 'fallocate')
+p = M + '/falloc'
+model = bytearray(random.randbytes(3_000_000))
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+os.pwrite(fd, model, 0)
+def apply(mode, off, n):
+    global model
+    fa(fd, mode, off, n)
+    end = off + n
+    if mode & (PUNCH | ZERO):
+        stop = min(end, len(model))
+        if off < stop: model[off:stop] = bytes(stop - off)
+    if not mode & KEEP and end > len(model):
+        model += bytes(end - len(model))
+apply(PUNCH | KEEP, 1000, 5000)            # a hole inside
+apply(PUNCH | KEEP, 2_900_000, 5_000_000)  # past the end: the size stays
+apply(ZERO | KEEP, 64 * 1024 - 7, 300_000)
+apply(KEEP, 0, 10_000_000)                 # nothing to do
+apply(0, 0, 1_000)                         # inside: nothing changes
+apply(0, 2_000_000, 1_500_000)             # extends to 3.5 MB
+os.pwrite(fd, b'tail', 3_499_000); model[3_499_000:3_499_004] = b'tail'
+apply(ZERO, 3_400_000, 700_000)            # zeroes data and extends
+print(os.fstat(fd).st_size == len(model), os.pread(fd, len(model) + 10, 0) == model)
+print(err(lambda: fa(fd, COLLAPSE, 0, 4096)), err(lambda: fa(fd, PUNCH, 0, 4096)), err(lambda: fa(fd, 0, 0, 0)))
+os.close(fd)
+ro = os.open(p, os.O_RDONLY)
+print(err(lambda: fa(ro, 0, 0, 10_000_000)))
+os.close(ro)
+open('/proc/sys/vm/drop_caches', 'w').write('3')
+print(open(p, 'rb').read() == model)
+q = M + '/posix-falloc'
+fd = os.open(q, os.O_WRONLY | os.O_CREAT, 0o644)
+os.posix_fallocate(fd, 0, 5 * 2**20)
+os.close(fd)
+print(os.stat(q).st_size, open(q, 'rb').read() == bytes(5 * 2**20))
+`, { timeoutMs: 120_000 });
+    expect(lines(out)).toEqual(['True True', 'ENOTSUP ENOTSUP EINVAL', 'EBADF', 'True', `${5 * 2 ** 20} True`]);
+  }, 150_000);
+
   test('statfs reports capacity and NAME_MAX 255', async () => {
     const out = await shOk(`stat -f -c '%l %b %S' ${M}`);
     const [namemax, blocks] = out.trim().split(' ').map(Number);
