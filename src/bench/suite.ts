@@ -5,7 +5,7 @@
 // daemon; prints the side-by-side table and writes JSON (all raw runs), an SVG chart of the
 // ratios and the table into <out>/<timestamp>/. Only one system is up at a time.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,6 +121,8 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
     return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
   };
   const log = (m: string) => process.stderr.write(`[${elapsed()}] bench: ${m}\n`);
+  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  const outDir = join(resolve(o.out), stamp);
 
   const needFsbench = !o.smoke && !o.skip.has('fs');
   const shared = needFsbench || o.peer ? sharedBenchDir() : undefined;
@@ -188,11 +190,13 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
     const result: SystemRun = { system: name, run: rep, startedAt: new Date().toISOString(), upSeconds: 0, seconds: 0, metrics: {}, notes: [] };
     const hooks: PhaseHooks = { begin: (w) => sampler.begin(name, rep, w), end: (n) => sampler.end(n) };
     let sys: SystemUnderTest | undefined;
+    let gfsDir: string | undefined;
     try {
       // Each system starts afresh every repetition and is stopped after it: a peer left up
       // keeps collecting its garbage in the background (MooseFS used 12-20% of a core for
       // minutes after an rm -rf of 5,000 files), which would tax the other system's run.
-      sys = name === 'gfs' ? await startGfs(mkdtempSync(join(base, 'gfs-')), log) : await startMoosefs(join(shared!, 'peer-moosefs.sh'), log);
+      if (name === 'gfs') gfsDir = mkdtempSync(join(base, 'gfs-'));
+      sys = gfsDir ? await startGfs(gfsDir, log) : await startMoosefs(join(shared!, 'peer-moosefs.sh'), log);
       live.add(sys);
       result.upSeconds = sys.upSeconds;
       const watched = sys.processes();
@@ -236,8 +240,24 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
         }
         live.delete(sys);
       }
+      if (gfsDir) keepLogsOfFailure(result, join(gfsDir, 'data', 'logs'));
     }
     return result;
+  }
+
+  /** A gfs repetition that failed, or lost a workload, keeps its cluster's logs beside the results. */
+  function keepLogsOfFailure(result: SystemRun, logs: string): void {
+    const lost = Object.entries(result.metrics).filter(([, m]) => typeof m.value === 'number' && Number.isNaN(m.value)).map(([k]) => k);
+    if (!result.error && lost.length === 0) return;
+    const dest = join(outDir, 'logs', `gfs-rep${result.run}`);
+    try {
+      mkdirSync(dest, { recursive: true });
+      cpSync(logs, dest, { recursive: true });
+      result.notes.push(`failed${lost.length ? ` (${lost.join(', ')})` : ''}: the cluster's logs are in ${dest}`);
+      log(`gfs repetition ${result.run}: logs kept in ${dest}`);
+    } catch (err) {
+      log(`gfs repetition ${result.run}: keeping its logs failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /**
@@ -353,8 +373,6 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
   if (failed.length) lines.push('', ...failed.map((x) => `FAILED: ${x.system} repetition ${x.run}: ${x.error}`));
   const tableText = lines.join('\n') + '\n';
 
-  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-  const outDir = join(resolve(o.out), stamp);
   mkdirSync(outDir, { recursive: true });
   const jsonPath = join(outDir, 'results.json');
   const svgPath = join(outDir, 'ratios.svg');
