@@ -40,6 +40,8 @@ export class UnlinkQueue {
   private readonly byDir = new Map<number, Set<Promise<void>>>();
   private queued: Queued[] = [];
   private count = 0;
+  /** Unlinks queued or under way (at most MAX_UNLINKS_PENDING); `count` also has those waiting for room. */
+  private admitted = 0;
   private batches = 0;
   private sendScheduled = false;
   private readonly roomWaiters: Array<() => void> = [];
@@ -50,14 +52,17 @@ export class UnlinkQueue {
     private readonly log: Logger,
   ) {}
 
-  /** Unlinks queued or under way. */
+  /** Unlinks not yet settled: queued, under way, or waiting for room in the queue. */
   get pending(): number {
     return this.count;
   }
 
-  /** Queues the master's unlink of `name` in `dir`; resolves once it is queued (not applied). */
+  /**
+   * Queues the master's unlink of `name` in `dir`; resolves once it is queued (not applied).
+   * It counts as under way in `dir` from the call on, even while it waits for room: the caller
+   * has already taken the name out of the cache, so a listing or an op on `dir` must wait for it.
+   */
   async start(dir: number, name: string, onFail: () => void): Promise<void> {
-    while (this.count >= MAX_UNLINKS_PENDING) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     this.count++;
     let set = this.byDir.get(dir);
     if (!set) {
@@ -70,9 +75,12 @@ export class UnlinkQueue {
       s.delete(p);
       if (s.size === 0 && this.byDir.get(dir) === s) this.byDir.delete(dir);
       this.count--;
+      this.admitted--;
       this.roomWaiters.shift()?.();
     });
     s.add(p);
+    while (this.admitted >= MAX_UNLINKS_PENDING) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    this.admitted++;
     this.queued.push({ parent: dir, name, onFail, done });
     this.schedule();
   }

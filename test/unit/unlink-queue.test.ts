@@ -93,7 +93,7 @@ describe('UnlinkQueue', () => {
     const last = q.start(1, 'last', () => undefined).then(() => (queued = true));
     for (let i = 0; i < 5; i++) await turn();
     expect(queued).toBe(false);
-    expect(q.pending).toBe(MAX_UNLINKS_PENDING);
+    expect(q.pending).toBe(MAX_UNLINKS_PENDING + 1); // the waiting one counts: its name is gone from the cache
     expect(m.calls.length).toBe(UNLINK_BATCHES_IN_FLIGHT);
     for (const c of m.calls) expect(c.entries.length).toBe(UNLINK_BATCH_MAX);
     m.ok(0);
@@ -108,5 +108,24 @@ describe('UnlinkQueue', () => {
     const names = m.calls.flatMap((c) => c.entries.map((e) => e.name));
     expect(names).toHaveLength(MAX_UNLINKS_PENDING + 1);
     expect(new Set(names).size).toBe(MAX_UNLINKS_PENDING + 1);
+  });
+
+  it('an unlink waiting for room is already under way in its directory: settled() waits for it', async () => {
+    const m = fakeMaster();
+    const q = new UnlinkQueue(m.send, silentLogger);
+    for (let i = 0; i < MAX_UNLINKS_PENDING; i++) await q.start(1, `n${i}`, () => undefined);
+    void q.start(7, 'x', () => undefined); // the caller has already taken x out of its listing of 7
+    let settled = false;
+    const s7 = q.settled([7]).then(() => (settled = true));
+    for (let i = 0; i < 5; i++) await turn();
+    expect(settled).toBe(false);
+    for (let i = 0; i < 100 && !settled; i++) {
+      for (let k = 0; k < m.calls.length; k++) m.ok(k);
+      await turn();
+    }
+    await s7;
+    // Settled only once the master was asked to unlink x and answered.
+    expect(m.calls.flatMap((c) => c.entries).some((e) => e.parent === 7 && e.name === 'x')).toBe(true);
+    expect(q.pending).toBe(0);
   });
 });
