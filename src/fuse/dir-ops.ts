@@ -26,9 +26,11 @@ export function dirOps(
   async function list(ino: number): Promise<{ parent: number; image: DirImage }> {
     // A name unlinked here but not yet on the master would come back in the listing, and a
     // listing asked for after the unlink is not refused by the cache: read-ahead (which no
-    // kernel op orders) waits for the directory's background unlinks like the ops do.
-    if (ctx.unlinks.pending > 0) await ctx.unlinks.settled([ino]);
+    // kernel op orders) waits for the directory's background unlinks like the ops do. The
+    // listing counts as asked for before that wait, so an unlink that starts during it (and is
+    // not waited for) makes the cache refuse it.
     const readAt = cache.listingRead();
+    if (ctx.unlinks.pending > 0) await ctx.unlinks.settled([ino]);
     const listing = await client.readdirPacked(ino);
     if (listing.dir) cache.put(listing.dir, readAt);
     const image = new DirImage(listing.records, readAt, Date.now());

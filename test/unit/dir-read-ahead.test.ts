@@ -35,8 +35,9 @@ function opsOver(tree: Map<number, Dir>, sendUnlinks: SendUnlinks = async (e) =>
     },
   };
   const unlinks = new UnlinkQueue(sendUnlinks, silentLogger);
-  const ctx = { client, cache: new InodeCache(60_000), dirs: new DirHandles({ validS: 1, rootIno: 1 }), unlinks } as unknown as FsContext;
-  return { ops: dirOps(ctx), read, unlinks };
+  const cache = new InodeCache(60_000);
+  const ctx = { client, cache, dirs: new DirHandles({ validS: 1, rootIno: 1 }), unlinks } as unknown as FsContext;
+  return { ops: dirOps(ctx), read, unlinks, cache };
 }
 
 const files = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ name: `f${i}`, attr: attr(from + i, S_IFREG | 0o644, 1) }));
@@ -107,5 +108,39 @@ describe('readdir-ahead', () => {
     await unlinks.all();
     await settle();
     expect(read).toEqual([10, 20]);
+  });
+
+  it('a listing waiting for unlinks is refused when another unlink in its directory starts meanwhile', async () => {
+    const tree = new Map<number, Dir>([
+      [10, { nlink: 3, entries: [subdir('d', 20)] }],
+      [20, { nlink: 2, entries: files(300, 3) }],
+    ]);
+    // The master applies each batch of unlinks when the test says so.
+    const batches: Array<() => void> = [];
+    const { ops, read, unlinks, cache } = opsOver(tree, (e) =>
+      new Promise((resolve) =>
+        batches.push(() => {
+          const gone = new Set(e.map((x) => x.name));
+          tree.get(20)!.entries = tree.get(20)!.entries.filter((x) => !gone.has(x.name));
+          resolve(e.map(() => undefined));
+        }),
+      ),
+    );
+    await unlinks.start(20, 'f0', () => undefined);
+    await settle();
+    await ops.opendir(c, 10); // reads 20 ahead, once f0's unlink is applied
+    await settle();
+    // Meanwhile f1 is unlinked here too (as link-ops does it: out of the cache, then queued).
+    cache.removed(20, 'f1');
+    await unlinks.start(20, 'f1', () => undefined);
+    await settle();
+    expect(batches.length).toBe(2);
+    batches[0]!(); // f0 applied; f1 not yet: the master still lists it
+    for (let i = 0; i < 5; i++) await settle();
+    expect(read).toEqual([10, 20]);
+    // That listing predates f1's unlink: it is not kept, and f1 does not come back from it.
+    expect(cache.lookup(20, 'f1')).toBeUndefined();
+    batches[1]!();
+    await unlinks.all();
   });
 });
