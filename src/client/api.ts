@@ -85,7 +85,8 @@ export interface GfsClientApi {
    * Unlinks of names in directories (by inode), applied one after another and answered in
    * one call: one result per entry, undefined when it was made, else the error it got.
    */
-  unlinkBatch(entries: Array<{ parent: number; name: string }>): Promise<Array<GfsError | undefined>>;
+  /** `ino` (optional): unlink only if the name still holds that inode. */
+  unlinkBatch(entries: Array<{ parent: number; name: string; ino?: number }>): Promise<Array<GfsError | undefined>>;
   rmdir(at: Entry, cred?: Cred): Promise<void>;
   /**
    * flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically.

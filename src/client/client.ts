@@ -168,7 +168,7 @@ export class GfsClient implements GfsClientApi {
     return this.changed('Unlink', { ...GfsClient.entry(at), cred: this.cred(cred) });
   }
 
-  async unlinkBatch(entries: Array<{ parent: number; name: string }>): Promise<Array<GfsError | undefined>> {
+  async unlinkBatch(entries: Array<{ parent: number; name: string; ino?: number }>): Promise<Array<GfsError | undefined>> {
     if (entries.length === 0) return [];
     const r = await this.call<pb.UnlinkBatchRequest, pb.UnlinkBatchReply__Output>('UnlinkBatch', { entries });
     this.fresh(...r.parents);

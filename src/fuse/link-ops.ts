@@ -35,7 +35,7 @@ export function linkOps(ctx: FsContext): Pick<LowLevelOps, 'unlink' | 'rename' |
         cache.removed(parent, name);
         cache.drop(attr.ino);
         touched(parent);
-        await ctx.unlinks.start(parent, name, () => cache.dropListing(parent));
+        await ctx.unlinks.start(parent, name, attr.ino, () => cache.dropListing(parent));
         return;
       }
       const survivor = await changingNames(ctx, parent, () => client.unlink({ parent, name }, cred));

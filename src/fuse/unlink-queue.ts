@@ -27,11 +27,13 @@ export const UNLINK_BATCH_MAX = 256;
 export const UNLINK_BATCHES_IN_FLIGHT = 2;
 
 /** Applies unlinks of names on the master; one result per entry: undefined = done, else why not. */
-export type SendUnlinks = (entries: Array<{ parent: number; name: string }>) => Promise<Array<Error | undefined>>;
+export type SendUnlinks = (entries: Array<{ parent: number; name: string; ino: number }>) => Promise<Array<Error | undefined>>;
 
 interface Queued {
   parent: number;
   name: string;
+  /** The inode the name held here: the master leaves the name alone if it holds another by then. */
+  ino: number;
   onFail: () => void;
   done: () => void;
 }
@@ -62,7 +64,7 @@ export class UnlinkQueue {
    * It counts as under way in `dir` from the call on, even while it waits for room: the caller
    * has already taken the name out of the cache, so a listing or an op on `dir` must wait for it.
    */
-  async start(dir: number, name: string, onFail: () => void): Promise<void> {
+  async start(dir: number, name: string, ino: number, onFail: () => void): Promise<void> {
     this.count++;
     let set = this.byDir.get(dir);
     if (!set) {
@@ -81,7 +83,7 @@ export class UnlinkQueue {
     s.add(p);
     while (this.admitted >= MAX_UNLINKS_PENDING) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     this.admitted++;
-    this.queued.push({ parent: dir, name, onFail, done });
+    this.queued.push({ parent: dir, name, ino, onFail, done });
     this.schedule();
   }
 
@@ -102,7 +104,7 @@ export class UnlinkQueue {
     this.schedule(); // a full batch left more behind: another call may go beside this one
     let results: Array<Error | undefined>;
     try {
-      results = await this.send(batch.map(({ parent, name }) => ({ parent, name })));
+      results = await this.send(batch.map(({ parent, name, ino }) => ({ parent, name, ino })));
     } catch (err) {
       results = batch.map(() => err as Error);
     }

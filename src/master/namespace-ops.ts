@@ -146,12 +146,14 @@ export class NamespaceOps {
   }
 
   /** Returns the directory and, when it lives on (other names, still open), the inode. */
-  unlink(at: Where): { parent: Inode; survivor?: Inode } {
+  /** `expectIno`: unlink only if the name still holds that inode (0: whatever it holds). */
+  unlink(at: Where, expectIno = 0): { parent: Inode; survivor?: Inode } {
     const path = showEntry(at);
     const loc = this.locate(at);
     if (!loc) throw eisdir(path);
     const inode = this.ns.child(loc.parent, loc.name);
     if (!inode) throw enoent(path);
+    if (expectIno && inode.ino !== expectIno) throw new GfsError('ENOENT', `${path} is no longer inode ${expectIno} (it is ${inode.ino} now)`);
     if (isDir(inode)) throw eisdir(path);
     const free = inode.nlink <= 1 && !this.core.opens.isOpen(inode.ino);
     this.core.mutate({ op: 'unlink', parent: loc.parent.ino, name: loc.name, free, time: now() });

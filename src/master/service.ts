@@ -133,7 +133,7 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
       const parents = new Map<number, Inode>();
       const results = req.entries.map((e) => {
         try {
-          const r = ns.unlink({ path: '', parent: e.parent, name: e.name });
+          const r = ns.unlink({ path: '', parent: e.parent, name: e.name }, e.ino);
           parents.set(r.parent.ino, r.parent);
           return { errno: '', message: '' };
         } catch (err) {

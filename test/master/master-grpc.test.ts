@@ -147,6 +147,21 @@ describe('master over gRPC', () => {
     expect(await errCode('UnlinkBatch', { entries: Array.from({ length: 1025 }, () => ({ parent, name: 'x' })) })).toBe('EINVAL');
   });
 
+  it('UnlinkBatch leaves a name alone that holds another inode than the one named', async () => {
+    const d = await call('Mkdir', { path: '/guard', mode: 0o755 });
+    const parent = d.attr.ino;
+    const old = await call('Create', { path: '/guard/f', mode: 0o644, exclusive: true });
+    await call('Unlink', { path: '/guard/f' });
+    const made = await call('Create', { path: '/guard/f', mode: 0o644, exclusive: true }); // made again since
+    const r = await call('UnlinkBatch', { entries: [{ parent, name: 'f', ino: old.attr.ino }] });
+    expect(r.results[0].errno).toBe('ENOENT');
+    expect(r.results[0].message).toMatch(/no longer inode/);
+    expect((await call('GetAttr', { path: '/guard/f' })).attr.ino).toBe(made.attr.ino);
+    const ok = await call('UnlinkBatch', { entries: [{ parent, name: 'f', ino: made.attr.ino }] });
+    expect(ok.results[0].errno).toBe('');
+    expect(await errCode('GetAttr', { path: '/guard/f' })).toBe('ENOENT');
+  });
+
   it('allocates chunks, truncates on replicas, and garbage-collects through heartbeats', async () => {
     const f = await call('Create', { path: '/data', mode: 0o644, exclusive: true });
     const ino = f.attr.ino;

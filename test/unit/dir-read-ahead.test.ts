@@ -100,7 +100,7 @@ describe('readdir-ahead', () => {
       await held;
       return e.map(() => undefined);
     });
-    await unlinks.start(20, 'f0', () => undefined);
+    await unlinks.start(20, 'f0', 0, () => undefined);
     await ops.opendir(c, 10);
     await settle();
     expect(read).toEqual([10]);
@@ -126,13 +126,13 @@ describe('readdir-ahead', () => {
         }),
       ),
     );
-    await unlinks.start(20, 'f0', () => undefined);
+    await unlinks.start(20, 'f0', 0, () => undefined);
     await settle();
     await ops.opendir(c, 10); // reads 20 ahead, once f0's unlink is applied
     await settle();
     // Meanwhile f1 is unlinked here too (as link-ops does it: out of the cache, then queued).
     cache.removed(20, 'f1');
-    await unlinks.start(20, 'f1', () => undefined);
+    await unlinks.start(20, 'f1', 0, () => undefined);
     await settle();
     expect(batches.length).toBe(2);
     batches[0]!(); // f0 applied; f1 not yet: the master still lists it

@@ -29,22 +29,31 @@ function fakeMaster() {
 const turn = () => new Promise((r) => setImmediate(r));
 
 describe('UnlinkQueue', () => {
+  it('sends each name with the inode it held here (the master leaves a name made again alone)', async () => {
+    const m = fakeMaster();
+    const q = new UnlinkQueue(m.send, silentLogger);
+    await q.start(3, 'c', 42, () => undefined);
+    await turn();
+    expect(m.calls[0]!.entries).toEqual([{ parent: 3, name: 'c', ino: 42 }]);
+    m.ok(0);
+  });
+
   it('names that arrive while calls are under way go together in the next call', async () => {
     const m = fakeMaster();
     const q = new UnlinkQueue(m.send, silentLogger);
-    await q.start(1, 'a', () => undefined);
+    await q.start(1, 'a', 0, () => undefined);
     await turn();
-    await q.start(1, 'b', () => undefined);
+    await q.start(1, 'b', 0, () => undefined);
     await turn();
     expect(m.calls.map((c) => c.entries.map((e) => e.name))).toEqual([['a'], ['b']]);
-    for (let i = 0; i < 10; i++) await q.start(2, `n${i}`, () => undefined);
+    for (let i = 0; i < 10; i++) await q.start(2, `n${i}`, 0, () => undefined);
     await turn();
     expect(m.calls).toHaveLength(UNLINK_BATCHES_IN_FLIGHT); // no room: the ten wait together
     m.ok(0);
     await turn();
     await turn();
     expect(m.calls).toHaveLength(3);
-    expect(m.calls[2]!.entries).toEqual(Array.from({ length: 10 }, (_, i) => ({ parent: 2, name: `n${i}` })));
+    expect(m.calls[2]!.entries).toEqual(Array.from({ length: 10 }, (_, i) => ({ parent: 2, name: `n${i}`, ino: 0 })));
     m.ok(1);
     m.ok(2);
     await q.all();
@@ -54,9 +63,9 @@ describe('UnlinkQueue', () => {
   it('settled() waits for the unlinks of the directories named, not of others', async () => {
     const m = fakeMaster();
     const q = new UnlinkQueue(m.send, silentLogger);
-    await q.start(1, 'x', () => undefined);
+    await q.start(1, 'x', 0, () => undefined);
     await turn();
-    await q.start(2, 'y', () => undefined);
+    await q.start(2, 'y', 0, () => undefined);
     await turn();
     let one = false;
     const s1 = q.settled([1]).then(() => (one = true));
@@ -72,12 +81,12 @@ describe('UnlinkQueue', () => {
     const m = fakeMaster();
     const q = new UnlinkQueue(m.send, silentLogger);
     const failed: string[] = [];
-    for (const n of ['a', 'b', 'c']) await q.start(1, n, () => failed.push(n));
+    for (const n of ['a', 'b', 'c']) await q.start(1, n, 0, () => failed.push(n));
     await turn();
     m.calls[0]!.answer([undefined, new Error('ENOENT: gone'), undefined]);
     await q.settled([1]);
     expect(failed).toEqual(['b']);
-    await q.start(1, 'd', () => failed.push('d'));
+    await q.start(1, 'd', 0, () => failed.push('d'));
     await turn();
     m.calls[1]!.fail(new Error('EHOSTDOWN: master unreachable'));
     await q.all();
@@ -88,9 +97,9 @@ describe('UnlinkQueue', () => {
   it('calls carry at most UNLINK_BATCH_MAX names, and start() waits once MAX_UNLINKS_PENDING are held', async () => {
     const m = fakeMaster();
     const q = new UnlinkQueue(m.send, silentLogger);
-    for (let i = 0; i < MAX_UNLINKS_PENDING; i++) await q.start(1, `n${i}`, () => undefined);
+    for (let i = 0; i < MAX_UNLINKS_PENDING; i++) await q.start(1, `n${i}`, 0, () => undefined);
     let queued = false;
-    const last = q.start(1, 'last', () => undefined).then(() => (queued = true));
+    const last = q.start(1, 'last', 0, () => undefined).then(() => (queued = true));
     for (let i = 0; i < 5; i++) await turn();
     expect(queued).toBe(false);
     expect(q.pending).toBe(MAX_UNLINKS_PENDING + 1); // the waiting one counts: its name is gone from the cache
@@ -113,8 +122,8 @@ describe('UnlinkQueue', () => {
   it('an unlink waiting for room is already under way in its directory: settled() waits for it', async () => {
     const m = fakeMaster();
     const q = new UnlinkQueue(m.send, silentLogger);
-    for (let i = 0; i < MAX_UNLINKS_PENDING; i++) await q.start(1, `n${i}`, () => undefined);
-    void q.start(7, 'x', () => undefined); // the caller has already taken x out of its listing of 7
+    for (let i = 0; i < MAX_UNLINKS_PENDING; i++) await q.start(1, `n${i}`, 0, () => undefined);
+    void q.start(7, 'x', 0, () => undefined); // the caller has already taken x out of its listing of 7
     let settled = false;
     const s7 = q.settled([7]).then(() => (settled = true));
     for (let i = 0; i < 5; i++) await turn();
