@@ -84,8 +84,9 @@ export interface GfsClientApi {
   /**
    * Unlinks of names in directories (by inode), applied one after another and answered in
    * one call: one result per entry, undefined when it was made, else the error it got.
+   * An entry's `ino`, when given, is the inode the caller saw under the name: a name that holds
+   * another by then is left alone (ENOENT).
    */
-  /** `ino` (optional): unlink only if the name still holds that inode. */
   unlinkBatch(entries: Array<{ parent: number; name: string; ino?: number }>): Promise<Array<GfsError | undefined>>;
   rmdir(at: Entry, cred?: Cred): Promise<void>;
   /**

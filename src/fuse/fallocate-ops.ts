@@ -13,9 +13,9 @@ import { ROOT_CALLER } from './cred.js';
 import type { LowLevelOps } from './lowlevel.js';
 
 /** linux/falloc.h */
-export const FALLOC_FL_KEEP_SIZE = 0x01;
-export const FALLOC_FL_PUNCH_HOLE = 0x02;
-export const FALLOC_FL_ZERO_RANGE = 0x10;
+const FALLOC_FL_KEEP_SIZE = 0x01;
+const FALLOC_FL_PUNCH_HOLE = 0x02;
+const FALLOC_FL_ZERO_RANGE = 0x10;
 const SUPPORTED = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
 
 /** Zeros are written this much at a time (the write-back copies each piece). */
@@ -58,4 +58,3 @@ export function fallocateOps(ctx: FsContext): Pick<LowLevelOps, 'fallocate'> {
     },
   };
 }
-
