@@ -83,6 +83,16 @@ describe('InodeCache', () => {
     expect([...Array(img.count).keys()].map((i) => [img.name(i), img.ino(i)]).sort()).toEqual([['b', 6], ['c', 7]]);
   });
 
+  it('a change in a directory whose listing lapsed leaves the listing to be read again', () => {
+    const cache = new InodeCache(50);
+    cache.setImage(1, new DirImage(image(0).buf, cache.listingRead(), Date.now() - 100), 1);
+    cache.added(1, 'new', 9);
+    // Not forgotten (which sent every lookup in the directory to the master): read it again.
+    expect(cache.lookup(1, 'other')).toBe('stale');
+    expect(cache.removed(1, 'a')).toBeUndefined(); // a lapsed listing answers nothing
+    expect(cache.lookup(1, 'a')).toBe('stale');
+  });
+
   it('forgets what a lapsed listing said', () => {
     const cache = new InodeCache(50);
     cache.setImage(1, new DirImage(image(0).buf, cache.listingRead(), Date.now() - 100), 1);
