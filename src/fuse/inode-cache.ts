@@ -250,7 +250,7 @@ export class InodeCache {
   /** This mount added `name` to `dir` (the listing, if any, stays exact). */
   added(dir: number, name: string, ino: number): void {
     this.change(dir);
-    const l = this.current(dir);
+    const l = this.fresh(dir);
     if (l && sizeOf(l) < MAX_LISTING_NAMES) namesOf(l).set(name, ino);
     else if (l) this.listings.delete(dir);
   }
@@ -258,7 +258,7 @@ export class InodeCache {
   /** This mount removed `name` from `dir`; returns the inode the listing had for it. */
   removed(dir: number, name: string): number | undefined {
     this.change(dir);
-    const l = this.current(dir);
+    const l = this.fresh(dir);
     if (!l) return undefined;
     const names = namesOf(l);
     const ino = names.get(name);
@@ -285,24 +285,14 @@ export class InodeCache {
   }
 
   /**
-   * The listing of `dir` if fresh. A lapsed one is left where it is, not updated: the next
-   * lookup in `dir` reads it again ('stale'). Dropped, every lookup there until something
-   * listed the directory again went to the master (a tar -x whose directory's listing lapsed
-   * between a lookup and its create asked the master for each of its remaining names).
+   * The listing of `dir` if fresh. A lapsed one is left where it is (the LRU bounds them), not
+   * updated: the next lookup in `dir` reads it again ('stale'). Dropped, every lookup there
+   * until something listed the directory again went to the master (a tar -x whose directory's
+   * listing lapsed between a lookup and its create asked the master for each remaining name).
    */
-  private current(dir: number): Listing | undefined {
-    const l = this.listings.get(dir);
-    return l && Date.now() - l.at <= this.ttlMs ? l : undefined;
-  }
-
   private fresh(dir: number): Listing | undefined {
     const l = this.listings.get(dir);
-    if (!l) return undefined;
-    if (Date.now() - l.at > this.ttlMs) {
-      this.listings.delete(dir);
-      return undefined;
-    }
-    return l;
+    return l && Date.now() - l.at <= this.ttlMs ? l : undefined;
   }
 
   // -------------------------------------------------------------- symlinks, data
