@@ -75,8 +75,10 @@ export interface GfsClientApi {
   /** The same listing, left packed: no object per entry. */
   readdirPacked(dir: Target): Promise<PackedListing>;
   mkdir(at: Entry, mode: number, cred?: Cred): Promise<Attr>;
-  /** With `open`, the file is also registered as open by this client (as open() does). */
-  /** With `forWrite` too, the master also leases the new file's first chunk (its first write needs no lookup). */
+  /**
+   * With `open`, the file is also registered as open by this client (as open() does).
+   * With `forWrite` too, the master also leases the new file's first chunk (its first write needs no lookup).
+   */
   create(at: Entry, mode: number, cred?: Cred, opts?: { exclusive?: boolean; open?: boolean; forWrite?: boolean }): Promise<Attr>;
   mknod(at: Entry, mode: number, rdev: number, cred?: Cred): Promise<Attr>;
   /** Resolves the inode's attrs when it lives on (other names, still open). */
@@ -113,8 +115,10 @@ export interface GfsClientApi {
   openWithHead(ino: number, flags: number, cred: Cred | undefined, headBytes: number): Promise<{ attr: Attr; head?: Promise<Buffer | undefined> }>;
   release(ino: number): Promise<void>;
 
-  /** Reads up to `length` bytes; short only at end of file; holes read as zeros. */
-  /** Up to `length` bytes (short at end of file); with `into`, read into it and return a view of it. */
+  /**
+   * Reads up to `length` bytes; short only at end of file; holes read as zeros. With `into`,
+   * reads into it and returns a view of it.
+   */
   read(ino: number, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Writes to every replica and then records the new size/mtime on the master. */
   write(ino: number, offset: number, data: Buffer, opts?: WriteOptions): Promise<Attr>;

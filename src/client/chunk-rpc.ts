@@ -191,8 +191,10 @@ export class ChunkRpc {
     }
   }
 
-  /** Streams `data` to chain[0], which forwards it along chain[1..] while receiving. */
-  /** `handle` + `token`: the chunk the data is for and a write token for it (first message). */
+  /**
+   * Streams `data` to chain[0], which forwards it along chain[1..] while receiving.
+   * `handle` + `token`: the chunk the data is for and a write token for it (first message).
+   */
   push(chain: string[], dataId: string, data: Buffer, handle = 0, token?: Buffer): Promise<void> {
     return this.stats.time('chunk.PushData', () => this.pushRaw(chain, dataId, data, handle, token));
   }

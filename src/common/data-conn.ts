@@ -111,8 +111,6 @@ export class DataConn {
   /**
    * Sends one request (header, and payload bytes if any) and resolves with its Ok frame; an
    * Err frame rejects with the server's error, a timeout with ETIMEDOUT.
-   */
-  /**
    * `into`: where the reply's payload may go directly. `sent`: called once the payload has left
    * this process (or will never be sent): the caller may reuse its memory from then on.
    */

@@ -145,8 +145,10 @@ export class NamespaceOps {
     return inode.target ?? '';
   }
 
-  /** Returns the directory and, when it lives on (other names, still open), the inode. */
-  /** `expectIno`: unlink only if the name still holds that inode (0: whatever it holds). */
+  /**
+   * Returns the directory and, when it lives on (other names, still open), the inode.
+   * `expectIno`: unlink only if the name still holds that inode (0: whatever it holds).
+   */
   unlink(at: Where, expectIno = 0): { parent: Inode; survivor?: Inode } {
     const path = showEntry(at);
     const loc = this.locate(at);
