@@ -57,6 +57,16 @@ export type Target = string | number;
  */
 export type Entry = string | { parent: number; name: string };
 
+/**
+ * One name of an unlinkBatch. `ino`, when given, is the inode the caller saw under the name: a
+ * name that holds another by then is left alone (ENOENT).
+ */
+export interface UnlinkBatchEntry {
+  parent: number;
+  name: string;
+  ino?: number;
+}
+
 export interface WriteOptions {
   /** Data is on every replica's disk (fdatasync) before the call resolves. */
   sync?: boolean;
@@ -86,10 +96,8 @@ export interface GfsClientApi {
   /**
    * Unlinks of names in directories (by inode), applied one after another and answered in
    * one call: one result per entry, undefined when it was made, else the error it got.
-   * An entry's `ino`, when given, is the inode the caller saw under the name: a name that holds
-   * another by then is left alone (ENOENT).
    */
-  unlinkBatch(entries: Array<{ parent: number; name: string; ino?: number }>): Promise<Array<GfsError | undefined>>;
+  unlinkBatch(entries: UnlinkBatchEntry[]): Promise<Array<GfsError | undefined>>;
   rmdir(at: Entry, cred?: Cred): Promise<void>;
   /**
    * flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Replaces an existing target atomically.

@@ -8,7 +8,7 @@ import { MAX_FILE_SIZE } from '../common/limits.js';
 import { OpStats } from '../common/op-stats.js';
 import { taskLimit } from '../common/task-limit.js';
 import type * as pb from '../generated/gfs/index.js';
-import type { Attr, Cred, DirListing, Entry, GfsClientApi, PackedListing, SetAttrChanges, StatFs, Target, TimeArg, WriteOptions } from './api.js';
+import type { Attr, Cred, DirListing, Entry, GfsClientApi, PackedListing, SetAttrChanges, StatFs, Target, TimeArg, UnlinkBatchEntry, WriteOptions } from './api.js';
 import { ChunkLocator } from './chunk-locator.js';
 import { ChunkReader } from './chunk-reader.js';
 import { ChunkRpc } from './chunk-rpc.js';
@@ -168,7 +168,7 @@ export class GfsClient implements GfsClientApi {
     return this.changed('Unlink', { ...GfsClient.entry(at), cred: this.cred(cred) });
   }
 
-  async unlinkBatch(entries: Array<{ parent: number; name: string; ino?: number }>): Promise<Array<GfsError | undefined>> {
+  async unlinkBatch(entries: UnlinkBatchEntry[]): Promise<Array<GfsError | undefined>> {
     if (entries.length === 0) return [];
     const r = await this.call<pb.UnlinkBatchRequest, pb.UnlinkBatchReply__Output>('UnlinkBatch', { entries });
     this.fresh(...r.parents);

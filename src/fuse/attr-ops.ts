@@ -62,13 +62,11 @@ export async function truncateFile(ctx: FsContext, ino: number, size: number, cr
   const st = files.stateOf(ino);
   const apply = () => client.truncate(ino, size, cred);
   // Fills of the kernel's pages fetched before the truncate must not land after it (they
-  // would bring back cut data and the old size): drop them and wait for those under way.
-  files.fills.invalidate(ino);
-  await files.fills.idle(ino);
+  // would bring back cut data and the old size).
+  await files.fills.discard(ino);
   const attr = st ? await st.truncate(size, apply) : await apply();
   cache.put(attr); // the new size bounds fills from here on
-  files.fills.invalidate(ino);
-  await files.fills.idle(ino);
+  await files.fills.discard(ino);
   return attr;
 }
 

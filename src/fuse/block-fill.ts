@@ -75,6 +75,15 @@ export class BlockFill {
     for (const key of [...this.fetching.keys()]) if (key.startsWith(prefix)) this.fetching.delete(key);
   }
 
+  /**
+   * The file's data changes here now (a truncate, zeros over a range): fills fetched before
+   * fill nothing, and those already writing into the kernel's pages are over.
+   */
+  async discard(ino: number): Promise<void> {
+    this.invalidate(ino);
+    await this.idle(ino);
+  }
+
   /** Resolves once no fill of `ino` is under way (bounded by FILL_WAIT_MS). */
   async idle(ino: number): Promise<void> {
     const set = this.filling.get(ino);

@@ -50,8 +50,7 @@ export function fallocateOps(ctx: FsContext): Pick<LowLevelOps, 'fallocate'> {
           of.checkError();
         }
         // A fill of the kernel's pages read before the zeros must not land after them.
-        files.fills.invalidate(ino);
-        await files.fills.idle(ino);
+        await files.fills.discard(ino);
       }
       // Through a handle the kernel checked write access at open (as for ftruncate).
       if (!keepSize && end > st.size) await truncateFile(ctx, ino, end, await credOf(ctx, ROOT_CALLER));

@@ -5,7 +5,7 @@
 import { constants as fsc } from 'node:fs';
 import { GfsError } from '../common/errors.js';
 import { MAX_FILE_SIZE } from '../common/limits.js';
-import { statOf } from './attr-ops.js';
+import { statOf, truncateFile } from './attr-ops.js';
 import { changingNames, checkName, credOf, type FsContext } from './context.js';
 import { OPEN_KEEP_CACHE, type LowLevelOps } from './lowlevel.js';
 import { OpenPrefetch } from './open-prefetch.js';
@@ -27,13 +27,7 @@ export function fileOps(ctx: FsContext): Pick<LowLevelOps, 'create' | 'open' | '
       const made = await changingNames(ctx, parent, () => client.create({ parent, name }, S_IFREG | (mode & 0o7777), cred, { exclusive, open: true, forWrite }));
       let attr = made;
       // Lost a race with another client that created it first: O_TRUNC still applies.
-      if ((flags & fsc.O_TRUNC) !== 0 && attr.size > 0) {
-        const st = files.stateOf(attr.ino);
-        const apply = () => client.truncate(attr.ino, 0, cred);
-        files.fills.invalidate(attr.ino);
-        await files.fills.idle(attr.ino);
-        attr = st ? await st.truncate(0, apply) : await apply();
-      }
+      if ((flags & fsc.O_TRUNC) !== 0 && attr.size > 0) attr = await truncateFile(ctx, attr.ino, 0, cred);
       cache.put(attr);
       cache.added(parent, name, attr.ino);
       cache.sawData(attr);

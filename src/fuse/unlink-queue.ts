@@ -12,6 +12,7 @@
 // once, as the master will move them (link-ops.ts). The master may still refuse one
 // (another client changed the directory within the attr timeout, as it could have before our
 // listing lapsed): that is logged and the listing dropped, so the name shows again.
+import type { UnlinkBatchEntry } from '../client/api.js';
 import type { Logger } from '../common/logger.js';
 import type { LowLevelOps } from './lowlevel.js';
 
@@ -27,7 +28,7 @@ export const UNLINK_BATCH_MAX = 256;
 export const UNLINK_BATCHES_IN_FLIGHT = 2;
 
 /** Applies unlinks of names on the master; one result per entry: undefined = done, else why not. */
-export type SendUnlinks = (entries: Array<{ parent: number; name: string; ino: number }>) => Promise<Array<Error | undefined>>;
+export type SendUnlinks = (entries: UnlinkBatchEntry[]) => Promise<Array<Error | undefined>>;
 
 interface Queued {
   parent: number;
