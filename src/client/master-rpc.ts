@@ -1,6 +1,7 @@
 // Calls to the master with a deadline each, retried with backoff while the master is
 // unreachable (a restart), bounded by a retry window so nothing waits forever. Calls travel
 // over one session stream (common/session-client.ts) unless the session is turned off.
+import { randomUUID } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
@@ -19,9 +20,23 @@ import { CallSession, type SessionStream } from '../common/session-client.js';
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_DELAY_MS = 1_000;
 
+/** The methods whose requests carry a request id (proto/gfs.proto, service Master). */
+function requestIdMethods(service: grpc.ServiceDefinition): Set<string> {
+  const out = new Set<string>();
+  for (const [method, def] of Object.entries(service)) {
+    const fields = (def as { requestType?: { type?: { field?: Array<{ name?: string }> } } }).requestType?.type?.field ?? [];
+    if (fields.some((f) => f.name === 'requestId')) out.add(method);
+  }
+  return out;
+}
+
 export class MasterRpc {
   private readonly client: MasterClient;
   private readonly session: CallSession | undefined;
+  private readonly deduplicated: ReadonlySet<string>;
+  /** This client's request ids: a random prefix and a counter. */
+  private readonly requestPrefix = randomUUID();
+  private requestSeq = 0;
 
   constructor(
     private readonly opts: ResolvedClientOptions,
@@ -29,6 +44,7 @@ export class MasterRpc {
     security?: ClientSecurity,
   ) {
     const Ctor = proto().gfs.Master;
+    this.deduplicated = requestIdMethods(Ctor.service);
     const { creds, options } = clientChannel(security, CHANNEL_OPTIONS);
     this.client = new Ctor(opts.master, creds, options);
     if (opts.masterSession !== 'off') {
@@ -87,10 +103,16 @@ export class MasterRpc {
   }
 
   /**
-   * `idempotent` calls are also retried after a timeout; others only when the master was not
-   * reached at all (UNAVAILABLE), so a create is never silently applied twice.
+   * `idempotent` calls are also retried after a timeout, and so are changes the master runs
+   * once per request id (request-cache.ts): every try of one goes with the same id. Any other
+   * change is retried only when the master was not reached at all (UNAVAILABLE).
    */
   call<Req, Res>(method: keyof MasterClient & string, req: Req, idempotent: boolean): Promise<Res> {
+    let retrySafe = idempotent;
+    if (!idempotent && this.deduplicated.has(method)) {
+      req = { ...req, requestId: `${this.requestPrefix}:${++this.requestSeq}` };
+      retrySafe = true;
+    }
     const fn = (this.client as unknown as Record<string, unknown>)[method] as Parameters<typeof callUnary<Req, Res>>[1];
     if (typeof fn !== 'function') throw new GfsError('ENOSYS', `master has no method ${method}`);
     const context = `master ${method}`;
@@ -108,7 +130,7 @@ export class MasterRpc {
         deadline: Date.now() + this.opts.masterRetryWindowMs,
         retryable: (err) =>
           err instanceof GfsError &&
-          (err.grpcCode === GrpcStatus.UNAVAILABLE || (idempotent && err.retryable)),
+          (err.grpcCode === GrpcStatus.UNAVAILABLE || (retrySafe && err.retryable)),
         onRetry: (err, attempt) => {
           if (attempt === 1) this.opts.log?.warn({ rpc: method, err: (err as Error).message }, 'master call failed; retrying');
         },

@@ -6,6 +6,7 @@ import { GfsError, einval } from '../common/errors.js';
 import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
 import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
 import { packDirPage, toAttr } from './attr.js';
+import { RequestCache } from './request-cache.js';
 import { ChunkOps, MAX_CHUNKS_PER_CALL, type GetChunksOut } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
@@ -56,27 +57,24 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
     if (inode) checkIo(core.grants, inode, cred(c), clientId ?? '', want);
   };
 
-  /** A handler that changes state: answer only once the change is committed. */
-  function mutating<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
-    return unaryHandler<Req, Res>(log, name, async (req) => {
-      const res = await fn(req);
-      await core.committed();
-      return res;
-    });
-  }
+  const requests = new RequestCache();
 
   /**
-   * A handler that only reads: it answers once what it read is committed, so no client ever
-   * sees a change that a crash of the master could still take back (free when nothing is
-   * being logged).
+   * A handler answered only once what it changed or read is committed, so no client ever sees
+   * a change that a crash of the master could still take back (free when nothing is being
+   * logged). A call with a request id runs once however often it is sent (request-cache.ts).
    */
-  function reading<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
-    return unaryHandler<Req, Res>(log, name, async (req) => {
-      const res = await fn(req);
-      await core.committed();
-      return res;
-    });
+  function committed<Req, Res>(name: string, fn: (req: Req) => Res | Promise<Res>) {
+    return unaryHandler<Req, Res>(log, name, (req) =>
+      requests.run(name, (req as { requestId?: string }).requestId, async () => {
+        const res = await fn(req);
+        await core.committed();
+        return res;
+      }),
+    );
   }
+  const mutating = committed;
+  const reading = committed;
 
   const handlers: UnaryMasterHandlers = {
     GetAttr: reading('GetAttr', (req) => attrReply(ns.getattr(req.path, req.ino, req.parent, req.name))),
