@@ -10,10 +10,14 @@
 import { LRUCache } from 'lru-cache';
 import { GfsError } from '../common/errors.js';
 
-/** Outcomes kept at most: far more than the calls in flight when a connection breaks. */
-export const REQUEST_CACHE_MAX = 65_536;
+/**
+ * Outcomes kept at most (each a reply of up to ~1 KiB): seconds of changes at the master's
+ * busiest, and a retry comes within a second of its connection breaking unless the master
+ * itself is out of reach.
+ */
+export const REQUEST_CACHE_MAX = 16_384;
 /** How long an outcome is kept: past the client's retry window (client/options.ts). */
-export const REQUEST_CACHE_TTL_MS = 120_000;
+export const REQUEST_CACHE_TTL_MS = 60_000;
 /** A request id longer than this is refused (a client's is a UUID and a counter). */
 export const REQUEST_ID_MAX_CHARS = 128;
 
