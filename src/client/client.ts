@@ -58,7 +58,7 @@ export class GfsClient implements GfsClientApi {
     this.reader = new ChunkReader({ ...common, pieceBytes: this.opts.readPieceBytes, master: this.master, picker });
     this.writer = new ChunkWriter(common);
     this.defaultCred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: process.getgroups?.() ?? [] };
-    this.releases = new ReleaseBatcher((inos) => this.call<pb.ReleaseRequest, unknown>('Release', { inos, clientId: this.clientId }, true).then(() => undefined));
+    this.releases = new ReleaseBatcher((inos) => this.call<pb.ReleaseRequest, unknown>('Release', { inos, clientId: this.clientId }).then(() => undefined));
   }
 
   private cred(c?: Cred): pb.Cred {
@@ -328,7 +328,7 @@ export class GfsClient implements GfsClientApi {
     if (attrs?.changes.size !== undefined) throw new GfsError('EINVAL', 'commitWrite: a size change is a truncate, not an attribute of the commit');
     const req: pb.CommitWriteRequest = { ino, end, cred: this.cred(), clientId: this.clientId };
     if (attrs) req.attrs = this.setAttrRequest(ino, attrs.changes, attrs.cred);
-    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', req, true)).attr!;
+    const attr = (await this.call<pb.CommitWriteRequest, pb.AttrReply__Output>('CommitWrite', req)).attr!;
     this.locator.cache.setSize(ino, attr.size);
     return attr;
   }

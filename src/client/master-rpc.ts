@@ -34,9 +34,11 @@ export class MasterRpc {
   private readonly client: MasterClient;
   private readonly session: CallSession | undefined;
   private readonly deduplicated: ReadonlySet<string>;
-  /** This client's request ids: a random prefix and a counter. */
-  private readonly requestPrefix = randomUUID();
+  /** This client's name in request ids, and the last call number given (request-cache.ts). */
+  private readonly requestClient = randomUUID();
   private requestSeq = 0;
+  /** Numbers of calls with a request id still waiting for their answer, lowest first. */
+  private readonly unanswered = new Set<number>();
 
   constructor(
     private readonly opts: ResolvedClientOptions,
@@ -109,8 +111,12 @@ export class MasterRpc {
    */
   call<Req, Res>(method: keyof MasterClient & string, req: Req, idempotent: boolean): Promise<Res> {
     let retrySafe = idempotent;
+    let seq = 0;
     if (!idempotent && this.deduplicated.has(method)) {
-      req = { ...req, requestId: `${this.requestPrefix}:${++this.requestSeq}` };
+      // Numbers only grow, so the set's first is the lowest: every call below it is answered.
+      seq = ++this.requestSeq;
+      this.unanswered.add(seq);
+      req = { ...req, requestId: `${this.requestClient}:${seq}:${this.unanswered.values().next().value!}` };
       retrySafe = true;
     }
     const fn = (this.client as unknown as Record<string, unknown>)[method] as Parameters<typeof callUnary<Req, Res>>[1];
@@ -121,7 +127,7 @@ export class MasterRpc {
     const once = session
       ? () => this.sessionReady(() => session.call<Req, Res>(method, req, timeout, context))
       : () => callUnary<Req, Res>(this.client, fn, req, timeout, context);
-    return retry(
+    const answer = retry(
       () => (this.stats ? this.stats.time(`master.${method}`, once) : once()),
       {
         attempts: Number.MAX_SAFE_INTEGER,
@@ -136,6 +142,11 @@ export class MasterRpc {
         },
       },
     );
+    if (seq) {
+      const answered = () => void this.unanswered.delete(seq);
+      answer.then(answered, answered);
+    }
+    return answer;
   }
 
   close(): void {

@@ -11,7 +11,7 @@ import { GfsClient } from '../../src/client/client.js';
 import { FrameReader, Kind } from '../../src/common/data-frame.js';
 import { GfsError } from '../../src/common/errors.js';
 import { type MasterHandle, startMaster } from '../../src/master/master.js';
-import { RequestCache, REQUEST_ID_MAX_CHARS } from '../../src/master/request-cache.js';
+import { RequestCache } from '../../src/master/request-cache.js';
 
 const RELAY_HOST = '127.0.0.2';
 const cleanups: Array<() => Promise<void>> = [];
@@ -129,6 +129,21 @@ describe('changes whose reply was lost with the connection', () => {
     expect((await c.readdir(dir.ino)).map((e) => e.name)).toEqual(['new-name']);
   });
 
+  it('a release drops one open of the file, not two', async () => {
+    const { c, cut } = await setup();
+    const f = await c.create('/f', 0o100644);
+    await c.open(f.ino);
+    await c.open(f.ino);
+    await c.unlink('/f');
+    const lost = cut('Release', '');
+    await c.release(f.ino);
+    await lost;
+    // One open is left: the unlinked file is still there by its inode.
+    expect((await c.getattr(f.ino)).ino).toBe(f.ino);
+    await c.release(f.ino);
+    await expect(c.getattr(f.ino)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('an unlink of the last link succeeds, not ENOENT on its retry', async () => {
     const { c, cut } = await setup();
     const dir = await c.mkdir('/d', 0o40755);
@@ -141,18 +156,20 @@ describe('changes whose reply was lost with the connection', () => {
 });
 
 describe('RequestCache', () => {
-  it('runs a request id once per method, and keeps its answer or its error', async () => {
+  it('runs a call number once per client, and keeps its answer or its error', async () => {
     const cache = new RequestCache();
     let runs = 0;
     const ok = () => Promise.resolve(++runs);
-    expect(await cache.run('Create', 'a:1', ok)).toBe(1);
-    expect(await cache.run('Create', 'a:1', ok)).toBe(1);
-    expect(await cache.run('Rename', 'a:1', ok)).toBe(2); // another method: another request
+    expect(await cache.run('Create', 'a:1:1', ok)).toBe(1);
+    expect(await cache.run('Create', 'a:1:1', ok)).toBe(1);
+    expect(await cache.run('Create', 'b:1:1', ok)).toBe(2); // another client
     expect(await cache.run('Create', '', ok)).toBe(3); // no id: runs every time
     expect(await cache.run('Create', '', ok)).toBe(4);
     const fail = () => Promise.reject(new GfsError('EEXIST', 'taken'));
-    await expect(cache.run('Create', 'a:2', fail)).rejects.toThrow(/taken/);
-    await expect(cache.run('Create', 'a:2', ok)).rejects.toThrow(/taken/);
+    await expect(cache.run('Create', 'a:2:1', fail)).rejects.toThrow(/taken/);
+    await expect(cache.run('Create', 'a:2:1', ok)).rejects.toThrow(/taken/);
+    // The same number under another method is a client's bug, not a retry.
+    await expect(cache.run('Rename', 'a:2:1', ok)).rejects.toMatchObject({ code: 'EINVAL' });
   });
 
   it('gives a retry that comes while the first run is under way the same outcome', async () => {
@@ -160,25 +177,35 @@ describe('RequestCache', () => {
     let release!: (v: string) => void;
     let runs = 0;
     const slow = () => (runs++, new Promise<string>((r) => (release = r)));
-    const first = cache.run('Create', 'b:1', slow);
-    const retry = cache.run('Create', 'b:1', slow);
+    const first = cache.run('Create', 'b:1:1', slow);
+    const retry = cache.run('Create', 'b:1:1', slow);
     release('made');
     expect(await Promise.all([first, retry])).toEqual(['made', 'made']);
     expect(runs).toBe(1);
   });
 
-  it('forgets failures a retry may get past, and refuses overlong ids', async () => {
+  it('forgets the outcomes a client says it has, and those a retry may get past', async () => {
     const cache = new RequestCache();
-    await expect(cache.run('Create', 'c:1', () => Promise.reject(new GfsError('EHOSTDOWN', 'shutting down', 14)))).rejects.toThrow();
+    for (let seq = 1; seq <= 5; seq++) await cache.run('Create', `c:${seq}:1`, () => Promise.resolve(seq));
+    expect(cache.size).toBe(5);
+    await cache.run('Create', 'c:6:4', () => Promise.resolve(6)); // 1-3 answered
+    expect(cache.size).toBe(3);
+    await cache.run('Create', 'c:4:1', () => Promise.resolve('ran again')).then((v) => expect(v).toBe(4)); // an old retry of 4: kept
+    await expect(cache.run('Create', 'c:7:7', () => Promise.reject(new GfsError('EHOSTDOWN', 'shutting down', 14)))).rejects.toThrow();
     await Promise.resolve();
-    expect(await cache.run('Create', 'c:1', () => Promise.resolve('ran again'))).toBe('ran again');
-    const long = 'x'.repeat(REQUEST_ID_MAX_CHARS + 1);
-    await expect(cache.run('Create', long, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(await cache.run('Create', 'c:7:7', () => Promise.resolve('ran again'))).toBe('ran again');
+    expect(cache.size).toBe(1);
   });
 
-  it('keeps at most its bound of outcomes', async () => {
-    const cache = new RequestCache(4);
-    for (let i = 0; i < 10; i++) await cache.run('Create', `d:${i}`, () => Promise.resolve(i));
-    expect(cache.size).toBe(4);
+  it('refuses ids that are not <client>:<seq>:<done>, and keeps at most its bounds', async () => {
+    const cache = new RequestCache(2, 60_000, 3);
+    for (const bad of ['x'.repeat(200), 'a:1', 'a:b:1', ':1:1', 'a:1:2', 'a:-1:0', 'a:1.5:1']) {
+      await expect(cache.run('Create', bad, () => Promise.resolve(1))).rejects.toMatchObject({ code: 'EINVAL' });
+    }
+    for (let seq = 1; seq <= 10; seq++) await cache.run('Create', `d:${seq}:1`, () => Promise.resolve(seq));
+    expect(cache.size).toBe(3);
+    await cache.run('Create', 'e:1:1', () => Promise.resolve(1));
+    await cache.run('Create', 'f:1:1', () => Promise.resolve(1)); // a third client: the least recent goes
+    expect(cache.size).toBe(2);
   });
 });
