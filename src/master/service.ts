@@ -6,7 +6,6 @@ import { GfsError, einval } from '../common/errors.js';
 import type { AttrReply, Cred__Output, MasterHandlers, TimeSet__Output } from '../generated/gfs/index.js';
 import { AttrOps, SETATTR_SIZE, type TimeArg } from './attr-ops.js';
 import { packDirPage, toAttr } from './attr.js';
-import { RequestCache } from './request-cache.js';
 import { ChunkOps, MAX_CHUNKS_PER_CALL, type GetChunksOut } from './chunk-ops.js';
 import { ClusterOps } from './cluster-ops.js';
 import type { MasterCore } from './core.js';
@@ -14,6 +13,7 @@ import { HealthOps } from './health-ops.js';
 import { type Cred, type Inode, ROOT_CRED, isDir as isDirInode } from './inode.js';
 import { type EntryRef, NamespaceOps } from './namespace-ops.js';
 import { MAY_READ, MAY_WRITE, accessOfFlags, checkIo, eacces, mayAccess } from './permissions.js';
+import { RequestCache } from './request-cache.js';
 import { checkTime } from './time.js';
 
 /** Inodes one Release may name (clients batch theirs: release-batcher.ts). */
