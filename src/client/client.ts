@@ -49,7 +49,7 @@ export class GfsClient implements GfsClientApi {
   constructor(options: ClientOptions) {
     this.opts = resolveClientOptions(options);
     const security = clientSecurity(this.opts);
-    this.master = new MasterRpc(this.opts, this.stats, security);
+    this.master = new MasterRpc(this.clientId, this.opts, this.stats, security);
     this.chunks = new ChunkRpc(this.opts.dataCallTimeoutMs, this.stats, security, this.opts.dataChannel, this.opts.maxParallelPieces);
     this.locator = new ChunkLocator(this.master, new LocationCache(this.opts.locationTtlMs, SIZE_TTL_MS), () => ({ clientId: this.clientId, cred: this.cred() }));
     const limit = taskLimit(this.opts.maxParallelPieces);

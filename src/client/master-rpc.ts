@@ -1,7 +1,6 @@
 // Calls to the master with a deadline each, retried with backoff while the master is
 // unreachable (a restart), bounded by a retry window so nothing waits forever. Calls travel
 // over one session stream (common/session-client.ts) unless the session is turned off.
-import { randomUUID } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GfsError } from '../common/errors.js';
 import { retry } from '../common/deadline.js';
@@ -34,13 +33,14 @@ export class MasterRpc {
   private readonly client: MasterClient;
   private readonly session: CallSession | undefined;
   private readonly deduplicated: ReadonlySet<string>;
-  /** This client's name in request ids, and the last call number given (request-cache.ts). */
-  private readonly requestClient = randomUUID();
+  /** The last call number given in a request id (request-cache.ts). */
   private requestSeq = 0;
   /** Numbers of calls with a request id still waiting for their answer, lowest first. */
   private readonly unanswered = new Set<number>();
 
+  /** `clientId`: the client's name, also in its request ids. */
   constructor(
+    private readonly clientId: string,
     private readonly opts: ResolvedClientOptions,
     private readonly stats?: OpStats,
     security?: ClientSecurity,
@@ -116,7 +116,7 @@ export class MasterRpc {
       // Numbers only grow, so the set's first is the lowest: every call below it is answered.
       seq = ++this.requestSeq;
       this.unanswered.add(seq);
-      req = { ...req, requestId: `${this.requestClient}:${seq}:${this.unanswered.values().next().value!}` };
+      req = { ...req, requestId: `${this.clientId}:${seq}:${this.unanswered.values().next().value!}` };
       retrySafe = true;
     }
     const fn = (this.client as unknown as Record<string, unknown>)[method] as Parameters<typeof callUnary<Req, Res>>[1];
