@@ -254,6 +254,7 @@ export function telemetryTable(phases: PhaseTelemetry[]): string | undefined {
     r.process,
     fmtNum(r.cpuPctMean),
     fmtNum(r.cpuPctMax),
+    fmtNum(r.sysPct),
     fmtNum(r.rssMBMean),
     fmtNum(r.rssMBMax),
     opt(r.loopP99MsMax),
@@ -262,8 +263,8 @@ export function telemetryTable(phases: PhaseTelemetry[]): string | undefined {
     r.busiest,
   ]);
   return table(
-    ['system', 'process', 'CPU% mean', 'CPU% max', 'RSS MB mean', 'RSS MB max', 'loop p99 ms', 'loop max ms', 'GC ms', 'busiest workload (CPU% mean)'],
+    ['system', 'process', 'CPU% mean', 'CPU% max', 'kernel %', 'RSS MB mean', 'RSS MB max', 'loop p99 ms', 'loop max ms', 'GC ms', 'busiest workload (CPU% mean)'],
     body,
-    [false, false, true, true, true, true, true, true, true, false],
+    [false, false, true, true, true, true, true, true, true, true, false],
   );
 }

@@ -1,6 +1,6 @@
-// Outside-visible telemetry of the processes under test: CPU% and RSS of each daemon, read
-// from /proc/<pid>/stat and /proc/<pid>/status every second (and at every workload boundary,
-// so short workloads get exact CPU figures too). Per-workload mean/max are computed afterwards
+// Outside-visible telemetry of the processes under test: CPU% (and the kernel's share of it)
+// and RSS of each daemon, read from /proc/<pid>/stat and /proc/<pid>/status every second (and
+// at every workload boundary, so short workloads get exact CPU figures too). Per-workload mean/max are computed afterwards
 // from the timeline and the [start, end] of each workload. In-process figures (event-loop
 // delay, GC, queue depths) are not visible from here; they come with the daemons' /metrics.
 import { execFileSync } from 'node:child_process';
@@ -16,13 +16,19 @@ export interface Watched {
 interface Point {
   /** ms since the sampler's epoch (performance.now()). */
   t: number;
-  /** label -> cumulative CPU seconds (utime + stime) and RSS bytes. */
-  procs: Record<string, { cpuSec: number; rssBytes: number }>;
+  /** label -> cumulative CPU seconds (utime + stime), of them in the kernel (stime), RSS bytes. */
+  procs: Record<string, { cpuSec: number; sysSec: number; rssBytes: number }>;
 }
 
 export interface ProcStats {
   cpuPctMean: number;
   cpuPctMax: number;
+  /**
+   * Share of the CPU time spent in the kernel (%): what a process costs in syscalls, page
+   * faults and the file system under it (a chunkserver creating files on ext4) rather than in
+   * its own code.
+   */
+  sysPct: number;
   rssMBMean: number;
   rssMBMax: number;
   /** From the process's /metrics, when it has one: worst 1 s event-loop delay p99, and max. */
@@ -53,18 +59,19 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
-/** utime+stime in seconds and VmRSS in bytes, or undefined when the process is gone. */
-export function readProc(pid: number): { cpuSec: number; rssBytes: number; ppid: number } | undefined {
+/** utime+stime and stime in seconds and VmRSS in bytes, or undefined when the process is gone. */
+export function readProc(pid: number): { cpuSec: number; sysSec: number; rssBytes: number; ppid: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // rest[0] is field 3 (state); utime/stime are fields 14/15, ppid field 4.
     const ppid = Number(rest[1]);
-    const cpuSec = (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+    const sysSec = Number(rest[12]) / ticksPerSecond();
+    const cpuSec = Number(rest[11]) / ticksPerSecond() + sysSec;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    return { cpuSec, rssBytes: m ? Number(m[1]) * 1024 : 0, ppid };
+    return { cpuSec, sysSec, rssBytes: m ? Number(m[1]) * 1024 : 0, ppid };
   } catch {
     return undefined;
   }
@@ -129,7 +136,7 @@ export class ProcSampler {
     const procs: Point['procs'] = {};
     for (const w of this.watched) {
       const p = readProc(w.pid);
-      if (p) procs[w.label] = { cpuSec: p.cpuSec, rssBytes: p.rssBytes };
+      if (p) procs[w.label] = { cpuSec: p.cpuSec, sysSec: p.sysSec, rssBytes: p.rssBytes };
     }
     this.points.push({ t, procs });
     for (const [label, url] of Object.entries(this.endpoints)) {
@@ -180,10 +187,12 @@ export class ProcSampler {
         const last = series[series.length - 1]!;
         const span = (last.t - first.t) / 1000;
         const cpuMean = span > 0 ? (100 * (last.cpuSec - first.cpuSec)) / span : 0;
+        const used = last.cpuSec - first.cpuSec;
         const rss = series.map((s) => s.rssBytes / 1e6);
         processes[label] = {
           cpuPctMean: round(cpuMean),
           cpuPctMax: round(Math.max(cpuMax, cpuMean)),
+          sysPct: used > 0 ? round((100 * (last.sysSec - first.sysSec)) / used) : 0,
           rssMBMean: round(rss.reduce((a, b) => a + b, 0) / rss.length),
           rssMBMax: round(Math.max(...rss)),
           ...this.fromScrapes(label, ph.t0, ph.t1),
@@ -237,6 +246,8 @@ export function summarizeTelemetry(phases: PhaseTelemetry[]): Array<{ system: st
     const p99 = defined((s) => s.loopP99MsMax);
     const mx = defined((s) => s.loopMaxMs);
     const gc = defined((s) => s.gcMs);
+    // CPU seconds of each workload (CPU% mean x its length) weigh its kernel share.
+    const cpuSec = items.reduce((a, i) => a + i.s.cpuPctMean * i.sec, 0);
     return {
       ...(p99.length ? { loopP99MsMax: Math.max(...p99) } : {}),
       ...(mx.length ? { loopMaxMs: Math.max(...mx) } : {}),
@@ -245,6 +256,7 @@ export function summarizeTelemetry(phases: PhaseTelemetry[]): Array<{ system: st
       process,
       cpuPctMean: round(items.reduce((a, i) => a + i.s.cpuPctMean * i.sec, 0) / sec),
       cpuPctMax: round(Math.max(...items.map((i) => i.s.cpuPctMax))),
+      sysPct: cpuSec > 0 ? round(items.reduce((a, i) => a + i.s.sysPct * i.s.cpuPctMean * i.sec, 0) / cpuSec) : 0,
       rssMBMean: round(items.reduce((a, i) => a + i.s.rssMBMean * i.sec, 0) / sec),
       rssMBMax: round(Math.max(...items.map((i) => i.s.rssMBMax))),
       busiest: `${busiest.workload} (${round(busiest.s.cpuPctMean, 0)}%)`,

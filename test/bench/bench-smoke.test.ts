@@ -76,6 +76,17 @@ describe('gfs bench --smoke', () => {
       for (const p of ['master', 'chunkserver-1', 'chunkserver-2', 'chunkserver-3', 'mount']) expect(procs, p).toContain(p);
       const workloads = new Set<string>(doc.telemetry.map((p: { workload: string }) => p.workload));
       for (const w of ['seq_write', 'tar -x', 'ls -lR', 'git clone', 'ramp']) expect(workloads, w).toContain(w);
+      // The kernel's share of each process's CPU, in the JSON and as a column of the table.
+      expect(stdout).toMatch(/CPU% max\s+kernel %/);
+      for (const ph of doc.telemetry as Array<{ workload: string; processes: Record<string, { cpuPctMean: number; sysPct: number }> }>) {
+        for (const [p, s] of Object.entries(ph.processes)) {
+          expect(s.sysPct, `${ph.workload} ${p}`).toBeGreaterThanOrEqual(0);
+          expect(s.sysPct, `${ph.workload} ${p}`).toBeLessThanOrEqual(100);
+        }
+      }
+      // A chunkserver storing the run's writes spends some of its time in the kernel.
+      const csKernel = doc.telemetry.map((p: { processes: Record<string, { sysPct: number }> }) => p.processes['chunkserver-1']?.sysPct ?? 0);
+      expect(Math.max(...csKernel)).toBeGreaterThan(0);
 
       // Nothing left behind: no daemon of the bench cluster, no mount.
       const mnt = /gfs up: mounted at (\S+)/.exec(stderr)?.[1];
