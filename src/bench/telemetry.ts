@@ -1,8 +1,9 @@
 // Outside-visible telemetry of the processes under test: CPU% (and the kernel's share of it)
 // and RSS of each daemon, read from /proc/<pid>/stat and /proc/<pid>/status every second (and
-// at every workload boundary, so short workloads get exact CPU figures too). Per-workload mean/max are computed afterwards
-// from the timeline and the [start, end] of each workload. In-process figures (event-loop
-// delay, GC, queue depths) are not visible from here; they come with the daemons' /metrics.
+// at every workload boundary, so short workloads get exact CPU figures too). Per-workload
+// mean/max are computed afterwards from the timeline and the [start, end] of each workload.
+// In-process figures (event-loop delay, GC, queue depths) are not visible from here; they come
+// with the daemons' /metrics.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { scrape, type Scrape } from './metrics-scrape.js';
@@ -186,8 +187,8 @@ export class ProcSampler {
         const first = series[0]!;
         const last = series[series.length - 1]!;
         const span = (last.t - first.t) / 1000;
-        const cpuMean = span > 0 ? (100 * (last.cpuSec - first.cpuSec)) / span : 0;
         const used = last.cpuSec - first.cpuSec;
+        const cpuMean = span > 0 ? (100 * used) / span : 0;
         const rss = series.map((s) => s.rssBytes / 1e6);
         processes[label] = {
           cpuPctMean: round(cpuMean),
@@ -246,7 +247,7 @@ export function summarizeTelemetry(phases: PhaseTelemetry[]): Array<{ system: st
     const p99 = defined((s) => s.loopP99MsMax);
     const mx = defined((s) => s.loopMaxMs);
     const gc = defined((s) => s.gcMs);
-    // CPU seconds of each workload (CPU% mean x its length) weigh its kernel share.
+    // CPU time of each workload (CPU% mean x its length): weighs its CPU% and its kernel share.
     const cpuSec = items.reduce((a, i) => a + i.s.cpuPctMean * i.sec, 0);
     return {
       ...(p99.length ? { loopP99MsMax: Math.max(...p99) } : {}),
@@ -254,7 +255,7 @@ export function summarizeTelemetry(phases: PhaseTelemetry[]): Array<{ system: st
       ...(gc.length ? { gcMs: round(gc.reduce((a, b) => a + b, 0)) } : {}),
       system,
       process,
-      cpuPctMean: round(items.reduce((a, i) => a + i.s.cpuPctMean * i.sec, 0) / sec),
+      cpuPctMean: round(cpuSec / sec),
       cpuPctMax: round(Math.max(...items.map((i) => i.s.cpuPctMax))),
       sysPct: cpuSec > 0 ? round(items.reduce((a, i) => a + i.s.sysPct * i.s.cpuPctMean * i.sec, 0) / cpuSec) : 0,
       rssMBMean: round(items.reduce((a, i) => a + i.s.rssMBMean * i.sec, 0) / sec),
