@@ -185,7 +185,7 @@ export function masterHandlers(core: MasterCore): UnaryMasterHandlers {
       attrs.removexattr(req.path, req.ino, req.name);
       return {};
     }),
-    Open: reading('Open', async (req) => {
+    Open: mutating('Open', async (req) => {
       // As the kernel does at open(2): the access asked for must be allowed now; it is then
       // granted to this client's I/O on the file until it releases it (permissions.ts).
       const target = core.ns.target(req.path, req.ino);
