@@ -23,6 +23,7 @@ import { type ChunkFile, FileCache } from './file-cache.js';
 import { FilePool } from './file-pool.js';
 import type { Slab } from '../common/slab-pool.js';
 import { checkHandle, checkRange, checkUint, MAX_CHUNK_BYTES } from './validate.js';
+import { WriteBehind } from './write-behind.js';
 
 /**
  * Memory for checksum arrays kept in memory (64 KiB for a 64 MiB chunk, 4 bytes for a small
@@ -93,6 +94,10 @@ export class ChunkStore {
   private readonly cloning = new Map<number, AbortController>();
   private usedBytes = 0;
   private pool!: FilePool;
+  private readonly writeBehind = new WriteBehind({
+    flush: (h) => this.flushBehind(h),
+    failed: (h, err) => this.flushFailed(h, err),
+  });
 
   private constructor(
     readonly dataDir: string,
@@ -156,6 +161,11 @@ export class ChunkStore {
   }
 
   /** Bytes of chunk data held (sum of chunk lengths). */
+  /** Background flushes of written chunk data finished (write-behind.ts). */
+  get writeBehindFlushes(): number {
+    return this.writeBehind.flushes;
+  }
+
   get used(): number {
     return this.usedBytes;
   }
@@ -436,7 +446,35 @@ export class ChunkStore {
     this.usedBytes += newLen - cur;
     await this.saveMeta(h, st, next, false);
     if (sync) await this.syncLocked(h);
+    else this.writeBehind.wrote(h, data.length);
     return newLen;
+  }
+
+  /**
+   * A background flush of chunk h's data, without its lock: writes go on meanwhile. Skipped
+   * when the chunk is gone; the check and the file's open are one synchronous step, so a
+   * deleted chunk's file is never opened (and so re-created) here.
+   */
+  private async flushBehind(h: number): Promise<boolean> {
+    const st = this.chunks.get(h);
+    if (!st || st.corrupt) return false;
+    await this.use(h, (fh) => fh.datasync());
+    return true;
+  }
+
+  /**
+   * A failed background flush may have taken the error that the chunk's next fsync would
+   * report (the kernel reports a writeback error once per open file), so the data is not
+   * known to be on disk: the chunk is marked corrupt, refused from now on and re-replicated
+   * from the other replicas.
+   */
+  private flushFailed(h: number, err: unknown): void {
+    const st = this.chunks.get(h);
+    this.log.error({ handle: h, err }, 'background flush of chunk data failed: chunk marked corrupt');
+    if (!st || st.corrupt) return;
+    st.corrupt = true;
+    this.pendingCorrupt.add(h);
+    this.crcCache.delete(h);
   }
 
   /** Master's version bump on lease grant; creates an empty chunk at newVersion if absent. */
@@ -520,6 +558,7 @@ export class ChunkStore {
         const st = this.chunks.get(h);
         if (!st) return;
         this.files.forget(h);
+        this.writeBehind.settled(h);
         this.chunks.delete(h);
         this.crcCache.delete(h);
         this.usedBytes -= st.length;
@@ -566,6 +605,7 @@ export class ChunkStore {
       const names = st.namesDurable ? undefined : syncDir(this.shardDir(h));
       await Promise.all([data, syncPath(this.metaPath(h), true), names]);
       st.namesDurable = true;
+      this.writeBehind.settled(h);
     } catch (err) {
       throw ioError(err, `chunk ${h}: sync`);
     }
@@ -619,6 +659,7 @@ export class ChunkStore {
       if (old) {
         // Replacing a stale or corrupt copy: it stops existing before the new one appears.
         this.files.forget(h);
+        this.writeBehind.settled(h);
         this.chunks.delete(h);
         this.crcCache.delete(h);
         this.pendingCorrupt.delete(h);
@@ -693,6 +734,7 @@ export class ChunkStore {
 
   async close(): Promise<void> {
     for (const ac of this.cloning.values()) ac.abort(new GfsError('EIO', 'chunk store closing'));
+    await this.writeBehind.idle();
     await this.files.closeAll();
     await this.pool.idle();
   }

@@ -65,6 +65,7 @@ function registerChunkserverMetrics(): void {
   counterFn('gfs_chunkserver_scrubbed_bytes_total', 'Bytes verified by the scrubber', () => o()?.scrubStats().bytesVerified ?? 0);
   counterFn('gfs_chunkserver_scrub_corrupt_total', 'Chunks the scrubber found corrupt', () => o()?.scrubStats().corruptFound ?? 0);
   counterFn('gfs_chunkserver_scrub_passes_total', 'Scrubber passes completed', () => o()?.scrubStats().passes ?? 0);
+  counterFn('gfs_chunkserver_write_behind_flushes_total', 'Background flushes of written chunk data to disk', () => o()?.store.writeBehindFlushes ?? 0);
 }
 
 async function status(o: ChunkserverHttpOptions) {

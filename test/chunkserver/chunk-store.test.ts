@@ -7,6 +7,7 @@ import { CHECKSUM_BLOCK as B } from '../../src/common/limits.js';
 import { crcOf } from '../../src/chunkserver/checksum.js';
 import { decodeMeta, encodeMeta, META_SLOT_BYTES } from '../../src/chunkserver/chunk-meta.js';
 import { ChunkStore, DELETE_SLICE } from '../../src/chunkserver/chunk-store.js';
+import { WRITE_BEHIND_BYTES } from '../../src/chunkserver/write-behind.js';
 
 const dirs: string[] = [];
 const stores: ChunkStore[] = [];
@@ -343,6 +344,28 @@ describe('ChunkStore', () => {
     expect((await errOf(again.read(71, 1, 65536, 4096))).code).toBe('EIO');
     expect(again.takeCorrupt()).toEqual([71]);
     expect(decodeMeta(await readFile(again.metaPath(71))).block).toBe(65536); // meta untouched
+  });
+
+  it('flushes a chunk in the background as it is written, and a chunk deleted meanwhile stays deleted', async () => {
+    const { store } = await fresh();
+    const piece = pattern(WRITE_BEHIND_BYTES / 2, 3);
+    for (let i = 0; i < 4; i++) await store.write(5, 1, i * piece.length, piece, { create: true, sync: false });
+    // Two marks passed: one flush ran at the first, the second queued or ran after it.
+    for (let t = 0; t < 500 && store.writeBehindFlushes < 2; t++) await new Promise((r) => setTimeout(r, 10));
+    expect(store.writeBehindFlushes).toBe(2);
+    same(await store.read(5, 1, 3 * piece.length, piece.length), piece);
+
+    // Chunk 6 passes the mark while 7's flush may be running; deleted before its turn, it is
+    // never reopened (which would re-create its file).
+    await store.write(7, 1, 0, pattern(WRITE_BEHIND_BYTES, 4), { create: true, sync: false });
+    await store.write(6, 1, 0, pattern(WRITE_BEHIND_BYTES, 5), { create: true, sync: false });
+    expect(await store.delete([6])).toBe(1);
+    await store.sync(7, 1);
+    for (let t = 0; t < 500 && store.writeBehindFlushes < 3; t++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(stat(store.chunkPath(6))).rejects.toThrow();
+    expect(store.takeCorrupt()).toEqual([]);
+    expect(store.report().map((c) => c.handle)).toEqual([5, 7]);
   });
 
   it('serves concurrent reads and writes of one chunk without false corruption', async () => {
