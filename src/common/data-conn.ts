@@ -57,33 +57,33 @@ export class DataConn {
   private readonly writer: FrameWriter;
   private sweeper: NodeJS.Timeout | undefined;
 
-  private constructor(
-    readonly addr: string,
-    private readonly socket: net.Socket,
-  ) {
-    this.writer = new FrameWriter(socket);
-    const reader = new FrameReader((f) => this.onFrame(f), {
+  private readonly reader = new FrameReader(
+    (f) => this.onFrame(f),
+    {
       // A read's bytes go straight into the caller's buffer: no copy of our own, no fresh memory.
       sink: (kind, id, _header, bytes) => {
         const into = kind === Kind.Ok ? this.pending.get(id)?.into : undefined;
         return into && bytes <= into.length ? { buf: into.subarray(0, bytes), release: () => undefined } : undefined;
       },
-    });
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (err) {
-        this.fail(lost(addr, (err as Error).message));
-      }
-    });
+    },
+    true,
+  );
+
+  private constructor(
+    readonly addr: string,
+    private readonly socket: net.Socket,
+  ) {
+    this.writer = new FrameWriter(socket);
     socket.on('error', (err) => this.fail(lost(addr, err.message)));
     socket.on('close', () => this.fail(lost(addr, 'connection closed')));
   }
 
   /** Connects and says Hello; rejects with the server's refusal or a connection error. */
   static async open(addr: string, opts: DataConnOptions = {}, timeoutMs = DATA_CONNECT_TIMEOUT_MS): Promise<DataConn> {
-    const socket = connectFramed(addr, opts.tls);
-    const conn = new DataConn(addr, socket);
+    // The socket is read before the connection object exists only once its handlers are set.
+    let conn: DataConn | undefined;
+    const socket = connectFramed(addr, opts.tls, (piece) => conn!.onPiece(piece));
+    conn = new DataConn(addr, socket);
     const hello = conn.request(Kind.Hello, helloCodec.encode({ version: DATA_PROTOCOL_VERSION, auth: opts.auth ?? '' }), undefined, timeoutMs, `data channel hello to ${addr}`);
     try {
       await hello;
@@ -153,6 +153,14 @@ export class DataConn {
 
   close(): void {
     this.fail(lost(this.addr, 'closed by this client'));
+  }
+
+  private onPiece(piece: Buffer): void {
+    try {
+      this.reader.push(piece);
+    } catch (err) {
+      this.fail(lost(this.addr, (err as Error).message));
+    }
   }
 
   private onFrame(f: Frame): void {

@@ -71,6 +71,10 @@ const NOOP = () => undefined;
  * piece is handed on as views of it; a payload that spans pieces is copied once, into the
  * buffer FrameSinks names. Throws EINVAL on a frame that breaks the bounds, after which the
  * connection must be closed.
+ *
+ * `transient`: each piece is valid only during push() (a socket reading into one reused
+ * buffer, framed-socket.ts). A frame inside one piece is then copied too: its payload into
+ * its sink when it has one, else into a buffer of its own.
  */
 export class FrameReader {
   /** Bytes of a prefix or header that arrived split across pieces. */
@@ -82,6 +86,7 @@ export class FrameReader {
   constructor(
     private readonly onFrame: (f: Frame) => void,
     private readonly sinks: FrameSinks = {},
+    private readonly transient = false,
   ) {}
 
   push(chunk: Buffer): void {
@@ -116,9 +121,12 @@ export class FrameReader {
       const kind = buf.readUInt8(4);
       const id = buf.readUInt32BE(5);
       if (buf.length >= total) {
-        // The whole frame is in this piece: views, no copy.
-        this.onFrame({ kind, id, header: buf.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + hlen), payload: buf.subarray(FRAME_PREFIX_BYTES + hlen, total), release: NOOP });
+        const header = buf.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + hlen);
+        const payload = buf.subarray(FRAME_PREFIX_BYTES + hlen, total);
         buf = buf.subarray(total);
+        // The whole frame is in this piece: views, no copy, unless the piece is reused.
+        if (this.transient) this.onFrame(this.copied(kind, id, Buffer.from(header), payload));
+        else this.onFrame({ kind, id, header, payload, release: NOOP });
         continue;
       }
       if (buf.length < FRAME_PREFIX_BYTES + hlen) return this.keep(buf);
@@ -133,6 +141,17 @@ export class FrameReader {
       this.cur = { kind, id, header, payload, release: to ? to.release : NOOP, filled: got };
       return;
     }
+  }
+
+  /** A frame whose payload is copied out of a transient piece: into its sink, or a new buffer. */
+  private copied(kind: number, id: number, header: Buffer, payload: Buffer): Frame {
+    const to = payload.length > 0 ? this.sinks.sink?.(kind, id, header, payload.length) : undefined;
+    if (to && to.buf.length === payload.length) {
+      to.buf.set(payload);
+      return { kind, id, header, payload: to.buf, release: to.release };
+    }
+    to?.release();
+    return { kind, id, header, payload: Buffer.from(payload), release: NOOP };
   }
 
   /** Frees the payload buffer of a frame cut off by a broken connection. */

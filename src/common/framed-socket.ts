@@ -9,22 +9,43 @@ import { GfsError } from './errors.js';
 import { parseAddr } from './rpc.js';
 
 const KEEPALIVE_MS = 10_000;
+/**
+ * Bytes a plain TCP connection made with `onPiece` reads at a time, into one buffer it keeps.
+ * Without it every read of the socket allocates a fresh 64 KiB buffer: a 512 MiB read on the
+ * mount made 8,000 of them, and collecting them was a sixth of the mount's CPU.
+ */
+export const READ_PIECE_BYTES = 256 * 1024;
 
-/** Connects to HOST:PORT; over TLS when `tlsFiles` names a CA or a client certificate. */
-export function connectFramed(addr: string, tlsFiles?: TlsFiles): net.Socket {
+/**
+ * Connects to HOST:PORT; over TLS when `tlsFiles` names a CA or a client certificate.
+ * `onPiece` receives the bytes that arrive instead of 'data' events; a piece is valid only
+ * during the call (over plain TCP it is a view of a buffer reused by the next read).
+ */
+export function connectFramed(addr: string, tlsFiles?: TlsFiles, onPiece?: (piece: Buffer) => void): net.Socket {
   const { host, port } = parseAddr(addr);
   const h = host.replace(/^\[|\]$/g, '');
-  const socket =
-    tlsFiles && (tlsFiles.ca || tlsFiles.cert)
-      ? tls.connect({
-          host: h,
-          port,
-          ca: tlsFiles.ca ? readFileSync(tlsFiles.ca) : undefined,
-          cert: tlsFiles.cert ? readFileSync(tlsFiles.cert) : undefined,
-          key: tlsFiles.key ? readFileSync(tlsFiles.key) : undefined,
-          servername: net.isIP(h) ? undefined : h,
-        })
-      : net.connect({ host: h, port });
+  const plain = !(tlsFiles && (tlsFiles.ca || tlsFiles.cert));
+  const onread =
+    onPiece && plain
+      ? {
+          buffer: Buffer.allocUnsafe(READ_PIECE_BYTES),
+          callback: (n: number, buf: Uint8Array) => {
+            onPiece((buf as Buffer).subarray(0, n));
+            return true; // false would pause reading
+          },
+        }
+      : undefined;
+  const socket = !plain
+    ? tls.connect({
+        host: h,
+        port,
+        ca: tlsFiles.ca ? readFileSync(tlsFiles.ca) : undefined,
+        cert: tlsFiles.cert ? readFileSync(tlsFiles.cert) : undefined,
+        key: tlsFiles.key ? readFileSync(tlsFiles.key) : undefined,
+        servername: net.isIP(h) ? undefined : h,
+      })
+    : net.connect({ host: h, port, onread });
+  if (onPiece && !onread) socket.on('data', onPiece);
   socket.setNoDelay(true);
   socket.setKeepAlive(true, KEEPALIVE_MS);
   return socket;

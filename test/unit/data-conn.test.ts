@@ -55,3 +55,39 @@ describe('data connection deadlines', () => {
     expect((await read(pool, addr, 3, 5_000)).payload.toString()).toBe('data');
   });
 });
+
+describe('data connection pieces', () => {
+  it('every reply keeps its bytes though the socket reads all of them into one reused buffer', async () => {
+    // Replies of 1 byte to 600 KiB, many per socket read and many spanning reads; each payload
+    // is a pattern of its handle, checked after every reply has arrived.
+    const sizes = [1, 100, 4096, 70_000, 13, 300_000, 614_400, 5, 262_144, 262_131, 64 * 1024];
+    const body = (h: number) => Buffer.alloc(sizes[h % sizes.length]!, h & 0xff);
+    const addr = await standIn((f, reply) => reply(f.id, body(readCodec.decode(f.header).handle)));
+    const pool = new DataConnPool();
+    pools.push(pool);
+    const n = 200;
+    const replies = await Promise.all(Array.from({ length: n }, (_, h) => read(pool, addr, h, 10_000)));
+    for (let h = 0; h < n; h++) expect(replies[h]!.payload.equals(body(h)), `reply ${h}`).toBe(true);
+  });
+
+  it('a transient reader copies whole frames out of the piece, into their sink when one is named', () => {
+    const frames: Frame[] = [];
+    const sinkBuf = Buffer.alloc(8);
+    const reader = new FrameReader(
+      (f) => frames.push(f),
+      { sink: (_k, id, _h, bytes) => (id === 2 ? { buf: sinkBuf.subarray(0, bytes), release: () => undefined } : undefined) },
+      true,
+    );
+    const frame = (id: number, payload: string) => Buffer.concat([framePrefix(Kind.Ok, id, Buffer.from('hdr'), payload.length), Buffer.from(payload)]);
+    const piece = Buffer.concat([frame(1, 'first'), frame(2, 'second'), frame(3, 'thi')]);
+    reader.push(piece.subarray(0, piece.length - 2)); // frame 3 is cut: its payload spans pieces
+    piece.fill(0); // what the socket's next read does to the buffer
+    reader.push(Buffer.from('hi'));
+    expect(frames.map((f) => [f.id, f.header.toString(), f.payload.toString()])).toEqual([
+      [1, 'hdr', 'first'],
+      [2, 'hdr', 'second'],
+      [3, 'hdr', 'thi'],
+    ]);
+    expect(frames[1]!.payload.buffer).toBe(sinkBuf.buffer);
+  });
+});
