@@ -13,7 +13,7 @@ import { errnoNumberOf, toErrno } from './errno-table.js';
 import { FUSE_ROOT_ID, packStat, type FuseStat } from './stat.js';
 
 /** The binding's low-level API version this code speaks (ll_level of fuse-ll.c). */
-export const REQUIRED_LL_LEVEL = 6;
+export const REQUIRED_LL_LEVEL = 7;
 
 // Indexed by the binding's op numbers (fuse-ll.c LL_OP_*). 'forget' never reaches JS: the
 // binding acknowledges it itself.
@@ -139,7 +139,11 @@ interface Binding {
 }
 
 /** s1/s2: the request's names; null when one is not valid UTF-8 (fuse-ll.c's ll_str). */
-type Handler = (op: number, slot: number, uid: number, gid: number, pid: number, a: number, b: number, c: number, d: number, s1: string | null, s2: string | null, buf: Buffer) => void;
+/**
+ * A request from the binding. Its data (write, setxattr) is bytes [bufOff, bufOff+bufLen) of
+ * `buf`, the session's receive buffer: one Buffer for every request, valid only during the call.
+ */
+type Handler = (op: number, slot: number, uid: number, gid: number, pid: number, a: number, b: number, c: number, d: number, s1: string | null, s2: string | null, buf: Buffer, bufOff: number, bufLen: number) => void;
 
 let cached: Binding | undefined;
 
@@ -244,7 +248,7 @@ export class LowLevelSession {
     return packStat({ ...s, ino: this.toKernel(s.ino) }, this.st);
   }
 
-  private readonly handler: Handler = (op, slot, uid, gid, pid, a, b, c, d, s1, s2, buf) => {
+  private readonly handler: Handler = (op, slot, uid, gid, pid, a, b, c, d, s1, s2, buf, bufOff, bufLen) => {
     const caller: Caller = { uid, gid, pid };
     if (s1 === null || s2 === null) {
       // Names are UTF-8 end to end (the master keeps strings): one that is not cannot be
@@ -254,7 +258,7 @@ export class LowLevelSession {
       return;
     }
     try {
-      this.dispatch(op, slot, caller, a, b, c, d, s1, s2, buf);
+      this.dispatch(op, slot, caller, a, b, c, d, s1, s2, buf && buf.subarray(bufOff, bufOff + bufLen));
     } catch (err) {
       this.o.log.error({ op: OP_NAMES[op], err: (err as Error)?.stack ?? String(err) }, 'fuse op dispatch crashed');
       if (slot) this.b.ll_reply_err(slot, errnoNumberOf('EIO'));
