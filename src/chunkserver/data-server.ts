@@ -20,7 +20,7 @@ import { applyCodec, errorCodec, helloCodec, okCodec, readCodec, syncCodec, writ
 import type { DataConnPool } from '../common/data-conn.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind, MAX_PAYLOAD_BYTES, type Frame } from '../common/data-frame.js';
 import { FrameWriter } from '../common/frame-writer.js';
-import { listenFramed, type FramedListener } from '../common/framed-socket.js';
+import { listenFramed, type FramedListener, type PieceHandler } from '../common/framed-socket.js';
 import { GfsError } from '../common/errors.js';
 import { MiB } from '../common/limits.js';
 import type { Logger } from '../common/logger.js';
@@ -180,7 +180,7 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     }
   }
 
-  function serve(socket: net.Socket): void {
+  function serve(socket: net.Socket): PieceHandler {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     let role: Role | undefined;
     let inflight = 0;
@@ -249,22 +249,22 @@ export async function startDataServer(deps: DataServerDeps, host: string, port: 
     }, {
       // A write's payload is received into recycled memory.
       sink: (kind, _id, _header, bytes) => (kind === Kind.Write || kind === Kind.Apply ? pool.lease(bytes) : undefined),
-    });
+    }, true);
 
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (err) {
-        log.debug({ peer, err: (err as Error).message }, 'data channel: bad frame; closing');
-        closed = true;
-        socket.destroy();
-      }
-    });
     socket.on('error', (err) => log.debug({ peer, err: err.message }, 'data connection error'));
     socket.on('close', () => {
       closed = true;
       reader.abandon();
     });
+    return (piece: Buffer) => {
+      try {
+        reader.push(piece);
+      } catch (err) {
+        log.debug({ peer, err: (err as Error).message }, 'data channel: bad frame; closing');
+        closed = true;
+        socket.destroy();
+      }
+    };
   }
 
   return listenFramed(host, port, deps.tls, 'data channel', serve);

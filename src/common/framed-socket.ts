@@ -10,31 +10,36 @@ import { parseAddr } from './rpc.js';
 
 const KEEPALIVE_MS = 10_000;
 /**
- * Bytes a plain TCP connection made with `onPiece` reads at a time, into one buffer it keeps.
- * Without it every read of the socket allocates a fresh 64 KiB buffer: a 512 MiB read on the
- * mount made 8,000 of them, and collecting them was a sixth of the mount's CPU.
+ * Bytes a plain TCP connection reads at a time, into one buffer it keeps (net's `onread`).
+ * Without it every read of a socket allocates a fresh 64 KiB buffer, which V8 counts as new
+ * external memory: a 512 MiB read on the mount made 8,000 of them and collecting them was most
+ * of the mount's CPU; a 512 MiB write cost each chunkserver some twenty full collections.
  */
 export const READ_PIECE_BYTES = 256 * 1024;
+
+/** Receives the bytes of a connection as they arrive; a piece is valid only during the call. */
+export type PieceHandler = (piece: Buffer) => void;
+
+function pieceReader(onPiece: PieceHandler): net.OnReadOpts {
+  return {
+    buffer: Buffer.allocUnsafe(READ_PIECE_BYTES),
+    callback: (n: number, buf: Uint8Array) => {
+      onPiece((buf as Buffer).subarray(0, n));
+      return true; // false would pause reading
+    },
+  };
+}
 
 /**
  * Connects to HOST:PORT; over TLS when `tlsFiles` names a CA or a client certificate.
  * `onPiece` receives the bytes that arrive instead of 'data' events; a piece is valid only
  * during the call (over plain TCP it is a view of a buffer reused by the next read).
  */
-export function connectFramed(addr: string, tlsFiles?: TlsFiles, onPiece?: (piece: Buffer) => void): net.Socket {
+export function connectFramed(addr: string, tlsFiles?: TlsFiles, onPiece?: PieceHandler): net.Socket {
   const { host, port } = parseAddr(addr);
   const h = host.replace(/^\[|\]$/g, '');
   const plain = !(tlsFiles && (tlsFiles.ca || tlsFiles.cert));
-  const onread =
-    onPiece && plain
-      ? {
-          buffer: Buffer.allocUnsafe(READ_PIECE_BYTES),
-          callback: (n: number, buf: Uint8Array) => {
-            onPiece((buf as Buffer).subarray(0, n));
-            return true; // false would pause reading
-          },
-        }
-      : undefined;
+  const onread = onPiece && plain ? pieceReader(onPiece) : undefined;
   const socket = !plain
     ? tls.connect({
         host: h,
@@ -60,20 +65,52 @@ export interface FramedListener {
 }
 
 /**
- * Listens on host:port (0 = any free port), over TLS when `tlsFiles` has a certificate, and
- * hands each connection to `serve`. `what` names the listener in errors.
+ * The accepted plain-TCP `socket` as one that reads into a reused buffer, which net.Server
+ * cannot be asked for: a new Socket over the same handle, given up by the original (accepted
+ * paused, so it never read). Falls back to 'data' events if the handle is not what this
+ * expects, so a Node that changes it costs speed, not correctness.
  */
-export async function listenFramed(host: string, port: number, tlsFiles: TlsFiles | undefined, what: string, serve: (socket: net.Socket) => void): Promise<FramedListener> {
+function adopt(socket: net.Socket, onPiece: PieceHandler): net.Socket {
+  const s = socket as unknown as { _handle?: { readStart?: unknown } | null };
+  const handle = s._handle;
+  if (!handle || typeof handle.readStart !== 'function') {
+    socket.on('data', onPiece);
+    socket.resume();
+    return socket;
+  }
+  const own = new net.Socket({ handle, readable: true, writable: true, onread: pieceReader(onPiece) } as net.SocketConstructorOpts);
+  s._handle = null;
+  socket.destroy(); // the server counts the connection closed; its handle lives on in `own`
+  return own;
+}
+
+/**
+ * Listens on host:port (0 = any free port), over TLS when `tlsFiles` has a certificate, and
+ * hands each connection to `serve`, which returns what receives its bytes (valid only during
+ * each call: over plain TCP they are read into one reused buffer). `what` names the listener
+ * in errors.
+ */
+export async function listenFramed(host: string, port: number, tlsFiles: TlsFiles | undefined, what: string, serve: (socket: net.Socket) => PieceHandler): Promise<FramedListener> {
   const sockets = new Set<net.Socket>();
-  const accept = (socket: net.Socket) => {
+  const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.setNoDelay(true);
-    serve(socket);
+  };
+  const acceptTls = (socket: net.Socket) => {
+    track(socket);
+    socket.on('data', serve(socket));
+  };
+  const acceptTcp = (accepted: net.Socket) => {
+    let onPiece: PieceHandler | undefined;
+    // Pieces arrive on a later turn of the loop, after serve has returned.
+    const socket = adopt(accepted, (piece) => onPiece!(piece));
+    track(socket);
+    onPiece = serve(socket);
   };
   const server = tlsFiles?.cert
-    ? tls.createServer({ cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key!), ca: tlsFiles.ca ? readFileSync(tlsFiles.ca) : undefined }, accept)
-    : net.createServer(accept);
+    ? tls.createServer({ cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key!), ca: tlsFiles.ca ? readFileSync(tlsFiles.ca) : undefined }, acceptTls)
+    : net.createServer({ pauseOnConnect: true }, acceptTcp);
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', (err) => reject(new GfsError('EBUSY', `cannot listen on ${host}:${port} (${what}): ${err.message}`)));
     server.listen(port, host.replace(/^\[|\]$/g, ''), () => resolve((server.address() as net.AddressInfo).port));

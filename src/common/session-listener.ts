@@ -14,7 +14,7 @@ import { AUTH_METADATA_KEY, type TlsFiles } from './auth.js';
 import { errorCodec, helloCodec } from './data-codec.js';
 import { DATA_PROTOCOL_VERSION, FrameReader, Kind } from './data-frame.js';
 import { FrameWriter } from './frame-writer.js';
-import { listenFramed, type FramedListener } from './framed-socket.js';
+import { listenFramed, type FramedListener, type PieceHandler } from './framed-socket.js';
 import { GfsError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { SessionDispatch } from './session-server.js';
@@ -40,7 +40,7 @@ export interface SessionListenerOptions {
 export type SessionListener = FramedListener;
 
 export async function listenSessions(o: SessionListenerOptions): Promise<SessionListener> {
-  const serve = (socket: net.Socket): void => {
+  const serve = (socket: net.Socket): PieceHandler => {
     const host = socket.remoteAddress ?? '?';
     const peer = `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? 0}`;
     const writer = new FrameWriter(socket);
@@ -81,23 +81,22 @@ export async function listenSessions(o: SessionListenerOptions): Promise<Session
       if (f.kind !== Kind.Call || f.header.length > METHOD_NAME_MAX) {
         return refuse(f.id, new GfsError('EINVAL', `session: unexpected frame (kind ${f.kind}, header of ${f.header.length} bytes)`));
       }
-      // The payload is a view of the socket's buffer: handlers decode it before this returns.
       session.call(f.id, f.header.toString('utf8'), f.payload);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (err) {
-        o.log.debug({ peer, err: (err as Error).message }, 'session: bad frame; closing');
-        closed = true;
-        socket.destroy();
-      }
-    });
+    }, {}, true);
     socket.on('error', (err) => o.log.debug({ peer, err: err.message }, 'session connection error'));
     socket.on('close', () => {
       closed = true;
       session?.close();
     });
+    return (piece: Buffer) => {
+      try {
+        reader.push(piece);
+      } catch (err) {
+        o.log.debug({ peer, err: (err as Error).message }, 'session: bad frame; closing');
+        closed = true;
+        socket.destroy();
+      }
+    };
   };
   return listenFramed(o.host, o.port, o.tls, 'sessions', serve);
 }
