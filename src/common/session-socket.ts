@@ -30,6 +30,7 @@ class SessionSocket extends EventEmitter {
   private up = false;
   private done = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly reader = new FrameReader((f) => this.onFrame(f), {}, true);
 
   constructor(
     private readonly addr: string,
@@ -38,16 +39,8 @@ class SessionSocket extends EventEmitter {
   ) {
     super();
     this.writer = new FrameWriter(socket);
-    const reader = new FrameReader((f) => this.onFrame(f));
     this.timer = setTimeout(() => this.lost(`no session within ${SESSION_CONNECT_TIMEOUT_MS} ms`), SESSION_CONNECT_TIMEOUT_MS);
     this.timer.unref();
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (err) {
-        this.lost((err as Error).message);
-      }
-    });
     socket.on('error', (err) => this.lost(err.message));
     socket.on('end', () => this.lost('connection closed by the master'));
     socket.on('close', () => this.lost('connection closed'));
@@ -69,6 +62,15 @@ class SessionSocket extends EventEmitter {
     this.socket.destroy();
   }
 
+  /** Bytes from the socket (valid only during the call). */
+  push(piece: Buffer): void {
+    try {
+      this.reader.push(piece);
+    } catch (err) {
+      this.lost((err as Error).message);
+    }
+  }
+
   private onFrame(f: Frame): void {
     if (f.id === HELLO_ID && !this.up) {
       clearTimeout(this.timer);
@@ -83,7 +85,6 @@ class SessionSocket extends EventEmitter {
       return;
     }
     if (f.kind === Kind.Ok) {
-      // A view of the socket's buffer: CallSession decodes it before this returns.
       this.emit('data', { id: f.id, body: f.payload, code: 0, details: '', errno: '' });
     } else if (f.kind === Kind.Err) {
       const e = decodeError(f);
@@ -113,5 +114,9 @@ function decodeError(f: Frame): { code: number; errno: string; message: string }
 
 /** Opens a session with the listener at `addr` (HOST:PORT). */
 export function openSessionSocket(addr: string, opts: SessionSocketOptions = {}): SessionStream {
-  return new SessionSocket(addr, connectFramed(addr, opts.tls), opts);
+  // The socket's first bytes arrive on a later turn of the loop, once `session` is set.
+  let session: SessionSocket | undefined;
+  const socket = connectFramed(addr, opts.tls, (piece) => session!.push(piece));
+  session = new SessionSocket(addr, socket, opts);
+  return session;
 }
