@@ -18,6 +18,11 @@ import { asRetryable } from './chunk-reader.js';
 export const WRITE_RETRY_WINDOW_MS = 60_000;
 const WRITE_RETRY_BASE_MS = 100;
 const WRITE_RETRY_MAX_DELAY_MS = 2_000;
+/**
+ * Files whose written-and-unsynced chunks are remembered. Past it the least recently written
+ * file is forgotten, and an fsync of it syncs every chunk of the file instead.
+ */
+export const DIRTY_FILES_MAX = 16_384;
 
 export interface WriterDeps {
   chunks: ChunkRpc;
@@ -31,6 +36,11 @@ export interface WriterDeps {
 type DirtyChunks = Map<number, { version: number; replicas: ReplicaTarget[]; token: Buffer; index: number }>;
 
 export class ChunkWriter {
+  /**
+   * Per file, the chunks written and not yet synced (empty: known synced), least recently
+   * written first. Kept across close: an fsync through a later open must still reach the
+   * disks (fsync(2) covers the file's data, whichever descriptor wrote it).
+   */
   private readonly dirty = new Map<number, DirtyChunks>();
 
   constructor(private readonly d: WriterDeps) {}
@@ -106,16 +116,24 @@ export class ChunkWriter {
   }
 
   private markDirty(ino: number, info: ChunkInfo): void {
-    let m = this.dirty.get(ino);
-    if (!m) this.dirty.set(ino, (m = new Map()));
+    const m = this.dirty.get(ino) ?? new Map();
+    this.remember(ino, m);
     m.set(info.handle, { version: info.version, replicas: info.replicas.map((r) => ({ addr: r.addr, dataAddr: r.dataAddr })), token: info.token, index: info.index });
   }
 
-  /** fdatasync on every replica of every chunk of `ino` written since the last call. */
-  async sync(ino: number): Promise<void> {
-    const m = this.dirty.get(ino);
-    if (!m) return;
-    this.dirty.delete(ino);
+  /**
+   * fdatasync on every replica of every chunk of `ino` written since the last call; of every
+   * chunk of the file (its `size` asked for) when what was written is not known: written by
+   * another client, or forgotten past DIRTY_FILES_MAX.
+   */
+  async sync(ino: number, size: () => Promise<number>): Promise<void> {
+    let m = this.dirty.get(ino);
+    if (!m) {
+      const all = await this.allChunks(ino, await size());
+      m = this.dirty.get(ino) ?? new Map(); // with what was written meanwhile
+      for (const [h, v] of all) if (!m.has(h)) m.set(h, v);
+    }
+    this.remember(ino, new Map()); // synced, once the calls below succeed
     const calls: Promise<unknown>[] = [];
     for (const [handle, { version, replicas, token, index }] of m) {
       for (const r of replicas) {
@@ -159,7 +177,24 @@ export class ChunkWriter {
     }
   }
 
-  forget(ino: number): void {
+  /** Records `ino`'s unsynced chunks as the most recently written, within DIRTY_FILES_MAX. */
+  private remember(ino: number, m: DirtyChunks): void {
     this.dirty.delete(ino);
+    this.dirty.set(ino, m);
+    if (this.dirty.size > DIRTY_FILES_MAX) this.dirty.delete(this.dirty.keys().next().value!);
+  }
+
+  /** Every chunk of the first `size` bytes of `ino`, as DirtyChunks. */
+  private async allChunks(ino: number, size: number): Promise<DirtyChunks> {
+    const { locator } = this.d;
+    const all: DirtyChunks = new Map();
+    if (size === 0) return all;
+    const chunkSize = await locator.ensureChunkSize(ino);
+    await locator.lookupRead(ino, 0, size);
+    for (let index = 0; index * chunkSize < size; index++) {
+      const info = locator.cache.forRead(ino, index);
+      if (info) all.set(info.handle, { version: info.version, replicas: info.replicas.map((r) => ({ addr: r.addr, dataAddr: r.dataAddr })), token: info.token, index });
+    }
+    return all;
   }
 }

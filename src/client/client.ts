@@ -297,7 +297,6 @@ export class GfsClient implements GfsClientApi {
   /** Resolves once the master has applied the release; batched (release-batcher.ts). */
   async release(ino: number): Promise<void> {
     checkIno(ino);
-    this.writer.forget(ino);
     await this.releases.release(ino);
   }
 
@@ -348,7 +347,7 @@ export class GfsClient implements GfsClientApi {
 
   /** The data written to `ino` is on every replica's disk, and the master's metadata on its own. */
   async fsync(ino: number): Promise<void> {
-    await Promise.all([this.writer.sync(ino), this.syncMetadata()]);
+    await Promise.all([this.writer.sync(ino, async () => (await this.getattr(ino)).size), this.syncMetadata()]);
   }
 
   /** Every namespace change made so far is on the master's disk. */

@@ -122,6 +122,30 @@ describe('cluster core (64 MiB chunks)', () => {
     }
   });
 
+  it('an fsync after close still reaches every replica, and one by a client that wrote nothing syncs the whole file', async () => {
+    const syncs = (cl: GfsClient) => {
+      const s = cl.stats.snapshot();
+      return (s['data.Sync']?.count ?? 0) + (s['chunk.Sync']?.count ?? 0);
+    };
+    const attr = await client.writeFile('/synced-later', Buffer.alloc(10_000, 7));
+    await client.release(attr.ino);
+    let before = syncs(client);
+    await client.fsync(attr.ino);
+    expect(syncs(client) - before).toBe(3); // one chunk, three replicas
+    before = syncs(client);
+    await client.fsync(attr.ino);
+    expect(syncs(client) - before).toBe(0); // nothing written since
+    const other = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
+    try {
+      await other.open(attr.ino);
+      await other.fsync(attr.ino);
+      expect(syncs(other)).toBe(3);
+      await other.release(attr.ino);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('close() sends the releases still batched: an unlinked file open only by the closing client is freed', async () => {
     const attr = await client.writeFile('/unlinked-at-close', Buffer.from('x'));
     const other = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
