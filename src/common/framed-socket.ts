@@ -20,9 +20,17 @@ export const READ_PIECE_BYTES = 256 * 1024;
 /** Receives the bytes of a connection as they arrive; a piece is valid only during the call. */
 export type PieceHandler = (piece: Buffer) => void;
 
+/**
+ * The one read buffer of every plain connection of the process: libuv reads a socket into it
+ * and hands the bytes to that socket's handler before it reads any other socket, and handlers
+ * copy what they keep. A buffer per connection would cost a master with a thousand client
+ * sessions 256 MiB.
+ */
+let shared: Buffer | undefined;
+
 function pieceReader(onPiece: PieceHandler): net.OnReadOpts {
   return {
-    buffer: Buffer.allocUnsafe(READ_PIECE_BYTES),
+    buffer: (shared ??= Buffer.allocUnsafe(READ_PIECE_BYTES)),
     callback: (n: number, buf: Uint8Array) => {
       onPiece((buf as Buffer).subarray(0, n));
       return true; // false would pause reading

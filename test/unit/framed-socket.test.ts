@@ -44,6 +44,30 @@ describe('framed sockets', () => {
     await listener.close();
   });
 
+  it('connections sharing the read buffer each get their own bytes, interleaved', async () => {
+    const got = new Map<net.Socket, Buffer[]>();
+    const listener = await listenFramed('127.0.0.1', 0, undefined, 'test', (socket) => {
+      const mine: Buffer[] = [];
+      got.set(socket, mine);
+      return (piece) => void mine.push(Buffer.from(piece));
+    });
+    const streams = [1, 2, 3].map((seed) => Buffer.alloc(2 * READ_PIECE_BYTES + seed * 1000, seed));
+    const clients = await Promise.all(
+      streams.map(() => new Promise<net.Socket>((r) => { const c = net.connect(listener.port, '127.0.0.1', () => r(c)); })),
+    );
+    for (let at = 0; at < streams[2]!.length; at += 50_000) {
+      clients.forEach((c, i) => c.write(streams[i]!.subarray(at, at + 50_000)));
+      await new Promise((r) => setImmediate(r));
+    }
+    const total = streams.reduce((n, b) => n + b.length, 0);
+    await until(() => [...got.values()].reduce((n, l) => n + l.reduce((m, b) => m + b.length, 0), 0) >= total, 'all bytes');
+    const received = [...got.values()].map((l) => Buffer.concat(l));
+    expect(received.map((b) => b.length).sort()).toEqual(streams.map((b) => b.length).sort());
+    for (const b of received) expect(b.every((x) => x === b[0]) && b.length === streams[b[0]! - 1]!.length).toBe(true);
+    for (const c of clients) c.destroy();
+    await listener.close();
+  });
+
   it('a connecting end with onPiece reads into one reused buffer too', async () => {
     const server = net.createServer((s) => s.end(Buffer.alloc(2 * READ_PIECE_BYTES + 7, 9)));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
