@@ -160,12 +160,12 @@ export class ChunkStore {
     return n;
   }
 
-  /** Bytes of chunk data held (sum of chunk lengths). */
   /** Background flushes of written chunk data finished (write-behind.ts). */
   get writeBehindFlushes(): number {
     return this.writeBehind.flushes;
   }
 
+  /** Bytes of chunk data held (sum of chunk lengths). */
   get used(): number {
     return this.usedBytes;
   }

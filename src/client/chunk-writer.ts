@@ -32,8 +32,20 @@ export interface WriterDeps {
   log?: Logger;
 }
 
-/** Replicas of every chunk written since the last fsync, per file. */
-type DirtyChunks = Map<number, { version: number; replicas: ReplicaTarget[]; token: Buffer; index: number }>;
+/** What a sync of one chunk needs. */
+interface DirtyChunk {
+  version: number;
+  replicas: ReplicaTarget[];
+  token: Buffer;
+  index: number;
+}
+/** Replicas of every chunk written since the last fsync, per file, by chunk handle. */
+type DirtyChunks = Map<number, DirtyChunk>;
+
+/** The chunk `info` describes, as a sync needs it (its replica list copied: the cache changes). */
+function dirtyEntry(info: ChunkInfo): DirtyChunk {
+  return { version: info.version, replicas: info.replicas.map((r) => ({ addr: r.addr, dataAddr: r.dataAddr })), token: info.token, index: info.index };
+}
 
 export class ChunkWriter {
   /**
@@ -118,7 +130,7 @@ export class ChunkWriter {
   private markDirty(ino: number, info: ChunkInfo): void {
     const m = this.dirty.get(ino) ?? new Map();
     this.remember(ino, m);
-    m.set(info.handle, { version: info.version, replicas: info.replicas.map((r) => ({ addr: r.addr, dataAddr: r.dataAddr })), token: info.token, index: info.index });
+    m.set(info.handle, dirtyEntry(info));
   }
 
   /**
@@ -193,7 +205,7 @@ export class ChunkWriter {
     await locator.lookupRead(ino, 0, size);
     for (let index = 0; index * chunkSize < size; index++) {
       const info = locator.cache.forRead(ino, index);
-      if (info) all.set(info.handle, { version: info.version, replicas: info.replicas.map((r) => ({ addr: r.addr, dataAddr: r.dataAddr })), token: info.token, index });
+      if (info) all.set(info.handle, dirtyEntry(info));
     }
     return all;
   }

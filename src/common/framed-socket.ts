@@ -10,7 +10,7 @@ import { parseAddr } from './rpc.js';
 
 const KEEPALIVE_MS = 10_000;
 /**
- * Bytes a plain TCP connection reads at a time, into one buffer it keeps (net's `onread`).
+ * Bytes a plain TCP connection reads at a time, into a buffer it reuses (net's `onread`).
  * Without it every read of a socket allocates a fresh 64 KiB buffer, which V8 counts as new
  * external memory: a 512 MiB read on the mount made 8,000 of them and collecting them was most
  * of the mount's CPU; a 512 MiB write cost each chunkserver some twenty full collections.

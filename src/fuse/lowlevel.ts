@@ -138,10 +138,10 @@ interface Binding {
   ll_notify_store(ino: number, off: number, buf: Buffer, done: (result: number) => void): number;
 }
 
-/** s1/s2: the request's names; null when one is not valid UTF-8 (fuse-ll.c's ll_str). */
 /**
- * A request from the binding. Its data (write, setxattr) is bytes [bufOff, bufOff+bufLen) of
- * `buf`, the session's receive buffer: one Buffer for every request, valid only during the call.
+ * A request from the binding. s1/s2: its names; null when one is not valid UTF-8 (fuse-ll.c's
+ * ll_str). Its data (write, setxattr) is bytes [bufOff, bufOff+bufLen) of `buf`, the session's
+ * receive buffer: one Buffer for every request, valid only during the call.
  */
 type Handler = (op: number, slot: number, uid: number, gid: number, pid: number, a: number, b: number, c: number, d: number, s1: string | null, s2: string | null, buf: Buffer, bufOff: number, bufLen: number) => void;
 
