@@ -16,7 +16,7 @@ export const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 export interface WriteBehindHooks {
   /** Flushes the chunk's data to disk; resolves false when the chunk is gone (nothing to do). */
   flush(handle: number): Promise<boolean>;
-  /** A flush failed (the chunk's next sync reports the error to its client). */
+  /** A flush failed: the data is not known to be on disk (chunk-store.ts marks the chunk corrupt). */
   failed(handle: number, err: unknown): void;
 }
 

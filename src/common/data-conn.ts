@@ -80,7 +80,7 @@ export class DataConn {
 
   /** Connects and says Hello; rejects with the server's refusal or a connection error. */
   static async open(addr: string, opts: DataConnOptions = {}, timeoutMs = DATA_CONNECT_TIMEOUT_MS): Promise<DataConn> {
-    // The socket is read before the connection object exists only once its handlers are set.
+    // The socket's first bytes arrive on a later turn of the loop, once `conn` is set.
     let conn: DataConn | undefined;
     const socket = connectFramed(addr, opts.tls, (piece) => conn!.onPiece(piece));
     conn = new DataConn(addr, socket);

@@ -125,33 +125,32 @@ export class FrameReader {
         const payload = buf.subarray(FRAME_PREFIX_BYTES + hlen, total);
         buf = buf.subarray(total);
         // The whole frame is in this piece: views, no copy, unless the piece is reused.
-        if (this.transient) this.onFrame(this.copied(kind, id, Buffer.from(header), payload));
-        else this.onFrame({ kind, id, header, payload, release: NOOP });
+        if (!this.transient) this.onFrame({ kind, id, header, payload, release: NOOP });
+        else {
+          const own = Buffer.from(header);
+          const to = this.target(kind, id, own, payload.length);
+          to.buf.set(payload);
+          this.onFrame({ kind, id, header: own, payload: to.buf, release: to.release });
+        }
         continue;
       }
       if (buf.length < FRAME_PREFIX_BYTES + hlen) return this.keep(buf);
       // The payload spans pieces: it goes to its sink, or a buffer of its own.
       const header = Buffer.from(buf.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + hlen));
-      const bytes = total - FRAME_PREFIX_BYTES - hlen;
-      const to = this.sinks.sink?.(kind, id, header, bytes);
-      const payload = to ? to.buf : Buffer.allocUnsafe(bytes);
-      if (payload.length !== bytes) throw new GfsError('EIO', `data channel: sink of ${payload.length} bytes for a payload of ${bytes}`);
+      const to = this.target(kind, id, header, total - FRAME_PREFIX_BYTES - hlen);
       const got = buf.length - FRAME_PREFIX_BYTES - hlen;
-      payload.set(buf.subarray(FRAME_PREFIX_BYTES + hlen));
-      this.cur = { kind, id, header, payload, release: to ? to.release : NOOP, filled: got };
+      to.buf.set(buf.subarray(FRAME_PREFIX_BYTES + hlen));
+      this.cur = { kind, id, header, payload: to.buf, release: to.release, filled: got };
       return;
     }
   }
 
-  /** A frame whose payload is copied out of a transient piece: into its sink, or a new buffer. */
-  private copied(kind: number, id: number, header: Buffer, payload: Buffer): Frame {
-    const to = payload.length > 0 ? this.sinks.sink?.(kind, id, header, payload.length) : undefined;
-    if (to && to.buf.length === payload.length) {
-      to.buf.set(payload);
-      return { kind, id, header, payload: to.buf, release: to.release };
-    }
-    to?.release();
-    return { kind, id, header, payload: Buffer.from(payload), release: NOOP };
+  /** Where a payload of `bytes` that is copied goes: the buffer its sink names, or a new one. */
+  private target(kind: number, id: number, header: Buffer, bytes: number): { buf: Buffer; release: () => void } {
+    const to = this.sinks.sink?.(kind, id, header, bytes);
+    if (!to) return { buf: Buffer.allocUnsafe(bytes), release: NOOP };
+    if (to.buf.length !== bytes) throw new GfsError('EIO', `data channel: sink of ${to.buf.length} bytes for a payload of ${bytes}`);
+    return to;
   }
 
   /** Frees the payload buffer of a frame cut off by a broken connection. */

@@ -43,11 +43,10 @@ function pieceReader(onPiece: PieceHandler): net.OnReadOpts {
  * `onPiece` receives the bytes that arrive instead of 'data' events; a piece is valid only
  * during the call (over plain TCP it is a view of a buffer reused by the next read).
  */
-export function connectFramed(addr: string, tlsFiles?: TlsFiles, onPiece?: PieceHandler): net.Socket {
+export function connectFramed(addr: string, tlsFiles: TlsFiles | undefined, onPiece: PieceHandler): net.Socket {
   const { host, port } = parseAddr(addr);
   const h = host.replace(/^\[|\]$/g, '');
   const plain = !(tlsFiles && (tlsFiles.ca || tlsFiles.cert));
-  const onread = onPiece && plain ? pieceReader(onPiece) : undefined;
   const socket = !plain
     ? tls.connect({
         host: h,
@@ -57,8 +56,8 @@ export function connectFramed(addr: string, tlsFiles?: TlsFiles, onPiece?: Piece
         key: tlsFiles.key ? readFileSync(tlsFiles.key) : undefined,
         servername: net.isIP(h) ? undefined : h,
       })
-    : net.connect({ host: h, port, onread });
-  if (onPiece && !onread) socket.on('data', onPiece);
+    : net.connect({ host: h, port, onread: pieceReader(onPiece) });
+  if (!plain) socket.on('data', onPiece);
   socket.setNoDelay(true);
   socket.setKeepAlive(true, KEEPALIVE_MS);
   return socket;
