@@ -246,7 +246,12 @@ describe('SIGKILL of a chunkserver during a write workload (4 chunkservers, goal
       `[self-healing] rebalanced in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rb.repair!.rebalanceMoves} moves; chunks per server ${rb.servers.map((v) => v.chunks).join(' ')}`,
     );
     expect(rb.repair!.rebalanceMoves).toBeGreaterThan(0);
-    await waitFor(async () => healthy(await client.fsck('/')), 'healthy after rebalancing', 10_000);
+    let lastFsck: FsckReply__Output | undefined;
+    await waitFor(async () => healthy((lastFsck = await client.fsck('/'))), 'healthy after rebalancing', 10_000).catch((err: Error) => {
+      // Which count stayed off says which part of the repair did not finish.
+      const f = lastFsck;
+      throw new Error(`${err.message} (last fsck: under ${f?.underReplicated}, missing ${f?.missing}, over ${f?.overReplicated}, corrupt ${f?.corrupt})`);
+    });
     // Nothing is served from a stale copy: every listed replica (the victim's included) holds
     // the current bytes at the current version, and reads through a fresh client match.
     const fresh = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile });
