@@ -16,6 +16,14 @@ export interface RandomAccessFile {
   write(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesWritten: number }>;
 }
 
+/** `f` with positions counted from `base` (where a chunk file's data starts, chunk-meta.ts). */
+export function fromBase(f: RandomAccessFile, base: number): RandomAccessFile {
+  return {
+    read: (buf, off, len, pos) => f.read(buf, off, len, base + pos),
+    write: (buf, off, len, pos) => f.write(buf, off, len, base + pos),
+  };
+}
+
 export function ioError(err: unknown, what: string): GfsError {
   if (err instanceof GfsError) return err;
   const code = (err as NodeJS.ErrnoException)?.code;

@@ -1,17 +1,24 @@
-// The `<handle>.meta` file beside each chunk: chunk version, length, checksum block size and
-// one CRC32 per block, in two slots written alternately in place. Each slot carries a generation and a CRC32 of
-// itself; the valid slot of the highest generation is the meta. A torn write spoils only the
-// slot being written, so a crash leaves the previous meta, never a half-written one that
-// looks trustworthy (the chunk then fails its checksums and is re-replicated, as with any
-// torn write that was never acknowledged).
+// A chunk's meta: version, length, checksum block size and one CRC32 per block, in two slots
+// written alternately in place. Each slot carries a generation and a CRC32 of itself; the
+// valid slot of the highest generation is the meta. A torn write spoils only the slot being
+// written, so a crash leaves the previous meta, never a half-written one that looks
+// trustworthy (the chunk then fails its checksums and is re-replicated, as with any torn write
+// that was never acknowledged).
 //
-// Why not write-temp-and-rename: every rename over the old file deletes an inode, and on
-// ext4 without a journal each deleted inode is skipped by the allocator for up to five
-// minutes, scanned again on every later create. With a meta rewrite per chunk write this made
-// inode allocation ~45% of a chunkserver's CPU during small-file workloads.
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+// Where the slots live: at the head of the chunk file itself, the data following at
+// DATA_BASE (one file per chunk, as MooseFS keeps its header). Chunks written before this
+// layout keep theirs in a `<handle>.meta` file beside the data (a "sidecar"), read and
+// rewritten in place as before. One file instead of two matters on ext4 without a journal:
+// the inode allocator skips every inode freed in the last minutes and re-scans them on each
+// create, and after an `rm -rf` of many files creates cost ~0.3 ms each, two per new chunk at
+// every replica, most of a small file's write. It also makes a sync one fdatasync, and a
+// cold read of a chunk one open and one read of its meta.
+//
+// Why not write-temp-and-rename: every rename over the old file deletes an inode (the same
+// allocator cost), and a meta is rewritten on every chunk write.
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { writeFullSync } from './chunk-io.js';
+import { readFullSync, writeFullSync } from './chunk-io.js';
 import { BLOCK, crcOf } from './checksum.js';
 import { MAX_CHUNK_BYTES } from './validate.js';
 
@@ -36,6 +43,12 @@ const blocksOf = (length: number, block: number) => Math.ceil(length / block);
 const slotBytes = (header: number, block: number) => Math.ceil((header + 4 * blocksOf(MAX_CHUNK_BYTES, block) + 4) / 4096) * 4096;
 /** Offset of the second slot: the first has room for the checksums of the largest chunk. */
 export const META_SLOT_BYTES = slotBytes(HEADER, BLOCK);
+/** Where a chunk's data starts in its file, after both slots (a sidecar's data file: at 0). */
+export const DATA_BASE = 2 * META_SLOT_BYTES;
+/** Where the slot of `generation` starts. */
+export const slotOffset = (generation: number) => (generation % 2) * META_SLOT_BYTES;
+/** Bytes of a current-format slot for a chunk of `length` bytes. */
+const slotLength = (length: number) => HEADER + 4 * blocksOf(length, BLOCK) + 4;
 const LEGACY_SLOT_BYTES = slotBytes(HEADER_V2, LEGACY_BLOCK);
 /** Checksums are copied as bytes where the host's order is the file's. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -118,13 +131,40 @@ export interface MetaWrite {
   fresh: boolean;
 }
 
+/** Writes `meta` as `generation` into its slot of the open file `fd` (page-cache work). */
+export function writeMetaSlotSync(fd: number, meta: ChunkMeta, generation: number): void {
+  writeFullSync(fd, encodeMeta(meta, generation), slotOffset(generation));
+}
+
 /**
- * Writes `meta` as `generation` into its slot (generation mod 2), leaving the other slot,
+ * The meta in the slot of `generation` of the open file `fd`, which must hold exactly that
+ * generation for a chunk of `length` bytes (what the store wrote last): one read. Throws
+ * Error with the reason otherwise.
+ */
+export function readMetaSlotSync(fd: number, generation: number, length: number): StoredMeta {
+  const meta = decodeMeta(readFullSync(fd, slotOffset(generation), slotLength(length)));
+  if (meta.generation !== generation) throw new Error(`meta slot holds generation ${meta.generation}, expected ${generation}`);
+  return meta;
+}
+
+/** True when neither slot of the file at `path` was ever written (no magic): a create cut short. */
+export function metaUnwritten(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return [0, META_SLOT_BYTES].every((at) => readSync(fd, b, 0, 4, at) < 4 || b.readUInt32LE(0) !== MAGIC);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes `meta` as `generation` into its slot of a sidecar meta file, leaving the other slot,
  * the previous meta, untouched. Without `durable` it is all page-cache work, done synchronously.
  */
 export async function writeMetaFile(path: string, meta: ChunkMeta, generation: number, w: MetaWrite): Promise<void> {
   const buf = encodeMeta(meta, generation);
-  const at = (generation % 2) * META_SLOT_BYTES;
+  const at = slotOffset(generation);
   const flags = w.fresh ? fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC : fsConstants.O_WRONLY;
   if (!w.durable) {
     const fd = openSync(path, flags, 0o644);
@@ -145,14 +185,15 @@ export async function writeMetaFile(path: string, meta: ChunkMeta, generation: n
 }
 
 /**
- * The meta of the newest valid slot; throws Error with the reasons when none is valid. A file
- * last written in format 2 has its second slot at LEGACY_SLOT_BYTES; a format 2 slot left
- * there after the file moved to format 3 is older than the format 3 slots, so never chosen.
+ * The meta of the newest valid slot; throws Error with the reasons when none is valid. A
+ * sidecar last written in format 2 has its second slot at LEGACY_SLOT_BYTES; a format 2 slot
+ * left there after the file moved to format 3 is older than the format 3 slots, so never
+ * chosen. `withData`: the file is a chunk file (data from DATA_BASE), never in format 2.
  */
-export async function readMetaFile(path: string): Promise<StoredMeta> {
+export async function readMetaFile(path: string, withData = false): Promise<StoredMeta> {
   const fh = await open(path, 'r');
   try {
-    const size = (await fh.stat()).size;
+    const size = withData ? Math.min((await fh.stat()).size, DATA_BASE) : (await fh.stat()).size;
     const slot = async (at: number, legacyOnly = false): Promise<StoredMeta> => {
       if (size <= at) throw new Error('empty slot');
       const head = Buffer.alloc(Math.min(HEADER, size - at));
@@ -163,7 +204,7 @@ export async function readMetaFile(path: string): Promise<StoredMeta> {
       await fh.read(buf, 0, buf.length, at);
       return decodeMeta(buf);
     };
-    const slots = await Promise.allSettled([slot(0), slot(META_SLOT_BYTES), slot(LEGACY_SLOT_BYTES, true)]);
+    const slots = await Promise.allSettled(withData ? [slot(0), slot(META_SLOT_BYTES)] : [slot(0), slot(META_SLOT_BYTES), slot(LEGACY_SLOT_BYTES, true)]);
     let best: StoredMeta | undefined;
     for (const s of slots) if (s.status === 'fulfilled' && (!best || s.value.generation > best.generation)) best = s.value;
     if (best) return best;

@@ -1,12 +1,13 @@
-// Start-up scan of `<dataDir>/chunks`: loads every `<handle>.meta`, removes leftovers of
-// interrupted operations (meta temp files of format 1, unfinished clones, chunk files without
-// meta). A meta that fails its checks is returned as undefined: that chunk is corrupt (nothing
-// can vouch for its data).
+// Start-up scan of `<dataDir>/chunks`: loads every chunk's meta (from the head of its
+// `<handle>.chunk`, or from the `<handle>.meta` sidecar of a chunk written before that layout,
+// chunk-meta.ts), and removes leftovers of interrupted operations (meta temp files of format 1,
+// unfinished clones, chunk files whose meta was never written). A meta that fails its checks
+// is returned as undefined: that chunk is corrupt (nothing can vouch for its data).
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Logger } from '../common/logger.js';
-import { readMetaFile, type StoredMeta } from './chunk-meta.js';
+import { metaUnwritten, readMetaFile, type StoredMeta } from './chunk-meta.js';
 
 /** Meta files read in parallel while scanning. */
 const SCAN_CONCURRENCY = 16;
@@ -14,12 +15,14 @@ const SCAN_CONCURRENCY = 16;
 export interface ScanResult {
   dirs: string[];
   chunks: Map<number, StoredMeta | undefined>;
+  /** Chunks whose meta is in a `.meta` sidecar. */
+  sidecars: Set<number>;
 }
 
 export async function scanChunks(chunksDir: string, shardDir: (h: number) => string, log: Logger): Promise<ScanResult> {
   const limit = pLimit(SCAN_CONCURRENCY);
   const jobs: Promise<void>[] = [];
-  const out: ScanResult = { dirs: [], chunks: new Map() };
+  const out: ScanResult = { dirs: [], chunks: new Map(), sidecars: new Set() };
   for (const shard of await readdir(chunksDir)) {
     if (!/^[0-9a-f]{2}$/.test(shard)) continue;
     const dir = join(chunksDir, shard);
@@ -40,6 +43,7 @@ export async function scanChunks(chunksDir: string, shardDir: (h: number) => str
         jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
       } else if (Number.isSafeInteger(h) && h > 0 && shardDir(h) === dir) {
         metas.add(h);
+        out.sidecars.add(h);
         jobs.push(
           limit(async () => {
             try {
@@ -60,13 +64,37 @@ export async function scanChunks(chunksDir: string, shardDir: (h: number) => str
         continue;
       }
       const m = /^(\d+)\.chunk$/.exec(name);
-      if (m && !metas.has(Number(m[1]))) {
-        // Data without meta: a create or delete cut short. Nothing can vouch for it.
-        log.warn({ file: join(dir, name) }, 'removing chunk file without meta');
-        jobs.push(limit(() => unlink(join(dir, name)).catch(() => undefined)));
-      }
+      const h = m ? Number(m[1]) : NaN;
+      if (!m || metas.has(h)) continue;
+      const path = join(dir, name);
+      if (!Number.isSafeInteger(h) || h <= 0 || shardDir(h) !== dir) continue;
+      jobs.push(
+        limit(async () => {
+          try {
+            out.chunks.set(h, await readMetaFile(path, true));
+          } catch (err) {
+            if (unwritten(path)) {
+              // No meta ever written: a create cut short, or the data file of a sidecar chunk
+              // whose delete was cut short (its meta goes first). Nothing can vouch for it.
+              log.warn({ file: path }, 'removing chunk file without meta');
+              await unlink(path).catch(() => undefined);
+            } else {
+              log.warn({ handle: h, err: (err as Error).message }, 'unreadable chunk meta: chunk marked corrupt');
+              out.chunks.set(h, undefined);
+            }
+          }
+        }),
+      );
     }
   }
   await Promise.all(jobs);
   return out;
+}
+
+function unwritten(path: string): boolean {
+  try {
+    return metaUnwritten(path);
+  } catch {
+    return false; // unreadable: corrupt, reported rather than removed
+  }
 }

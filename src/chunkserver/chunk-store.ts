@@ -1,5 +1,6 @@
-// Chunks on local disk: `<dataDir>/chunks/<hh>/<handle>.chunk` (the bytes, grown as written)
-// and `<handle>.meta` (version, length, per-block CRC32; see chunk-meta.ts). Every read
+// Chunks on local disk: `<dataDir>/chunks/<hh>/<handle>.chunk`, its meta (version, length,
+// per-block CRC32) at the head and the bytes from DATA_BASE on, grown as written; chunks
+// written by older versions keep their meta in a `<handle>.meta` sidecar (chunk-meta.ts). Every read
 // verifies the blocks it touches; a bad block marks the chunk corrupt (never served again,
 // reported in the next heartbeat). Mutations of one chunk are serialised by an exclusive lock,
 // reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
@@ -14,7 +15,7 @@ import { GfsError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { ChunkReport } from '../generated/gfs/index.js';
 import { BLOCK, blockCount, blockCrcsInto, crcOf, firstBadBlock, zeroCrc } from './checksum.js';
-import { readMetaFile, syncDir, writeMetaFile, type StoredMeta } from './chunk-meta.js';
+import { DATA_BASE, readMetaFile, readMetaSlotSync, syncDir, writeMetaFile, writeMetaSlotSync, type StoredMeta } from './chunk-meta.js';
 import { syncPath } from '../common/sync-path.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
@@ -55,6 +56,8 @@ interface ChunkState {
   metaGen: number;
   /** The chunk's file names are on disk (a directory sync since they were created). */
   namesDurable: boolean;
+  /** The meta is in a `<handle>.meta` sidecar and the data at offset 0 (written by an older version). */
+  sidecar: boolean;
 }
 
 /** Result of one scrubbing step (see verifyBlocks). */
@@ -134,11 +137,12 @@ export class ChunkStore {
     const found = await scanChunks(this.chunksDir, (h) => this.shardDir(h), this.log);
     for (const dir of found.dirs) this.madeDirs.add(dir);
     for (const [h, meta] of found.chunks) {
+      const sidecar = found.sidecars.has(h);
       if (meta) {
-        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false, lastUse: 0, metaGen: meta.generation, namesDurable: true });
+        this.chunks.set(h, { version: meta.version, length: meta.length, corrupt: false, lastUse: 0, metaGen: meta.generation, namesDurable: true, sidecar });
         this.usedBytes += meta.length;
       } else {
-        this.chunks.set(h, { version: 0, length: 0, corrupt: true, lastUse: 0, metaGen: 0, namesDurable: true });
+        this.chunks.set(h, { version: 0, length: 0, corrupt: true, lastUse: 0, metaGen: 0, namesDurable: true, sidecar });
         this.pendingCorrupt.add(h);
       }
     }
@@ -226,7 +230,8 @@ export class ChunkStore {
   private async loadCrcs(h: number, st: ChunkState): Promise<Uint32Array> {
     let meta: StoredMeta;
     try {
-      meta = await readMetaFile(this.metaPath(h));
+      // In the chunk file, the slot the store wrote last, in one read through the open file.
+      meta = st.sidecar ? await readMetaFile(this.metaPath(h)) : await this.use(h, (fh) => readMetaSlotSync(fh.fd, st.metaGen, st.length));
     } catch (err) {
       st.corrupt = true;
       this.pendingCorrupt.add(h);
@@ -272,11 +277,15 @@ export class ChunkStore {
    */
   private async saveMeta(h: number, st: ChunkState, crcs: Uint32Array, durable: boolean, generation = st.metaGen + 1): Promise<void> {
     try {
-      // A pooled file is empty already: opening it with O_TRUNC would truncate it again, and on
-      // ext4 a file truncated to zero is flushed to disk at its close (auto_da_alloc), a
-      // writeback started on every new chunk's meta.
-      const pooled = st.metaGen === 0 && this.pool.take(this.metaPath(h));
-      await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: st.metaGen === 0 && !pooled });
+      if (st.sidecar) {
+        // Written by an older version: its meta stays in the sidecar (which exists, so no create).
+        await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: false });
+      } else {
+        await this.use(h, async (fh) => {
+          writeMetaSlotSync(fh.fd, { version: st.version, length: st.length, crcs }, generation);
+          if (durable) await fh.datasync();
+        });
+      }
       // A failed write leaves metaGen as it was: the retry rewrites the same (torn) slot.
       st.metaGen = generation;
       if (durable && !st.namesDurable) {
@@ -313,7 +322,7 @@ export class ChunkStore {
     await this.ensureShardDir(h);
     // The data file comes from the pool when it has one; otherwise its first open creates it.
     this.pool.take(this.chunkPath(h));
-    const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now(), metaGen: 0, namesDurable: false };
+    const st: ChunkState = { version, length: 0, corrupt: false, lastUse: Date.now(), metaGen: 0, namesDurable: false, sidecar: false };
     this.chunks.set(h, st);
     this.crcCache.set(h, new Uint32Array(0));
     this.log.debug({ handle: h, version }, 'chunk created');
@@ -334,7 +343,7 @@ export class ChunkStore {
   private blockVerifiedSync(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number, into?: Buffer): Buffer {
     let buf: Buffer;
     try {
-      buf = readFullSync(fh.fd, block * BLOCK, n, into);
+      buf = readFullSync(fh.fd, fh.base + block * BLOCK, n, into);
     } catch (err) {
       throw ioError(err, `chunk ${h}: read`);
     }
@@ -348,7 +357,7 @@ export class ChunkStore {
   }
 
   private use<T>(h: number, fn: (fh: ChunkFile) => Promise<T> | T): Promise<T> {
-    return this.files.use(h, this.chunkPath(h), true, fn);
+    return this.files.use(h, this.chunkPath(h), this.chunks.get(h)?.sidecar ? 0 : DATA_BASE, true, fn);
   }
 
   // ------------------------------------------------------------- operations
@@ -397,6 +406,7 @@ export class ChunkStore {
         return await this.applyWrite(h, st!, offset, data, opts.sync);
       } catch (err) {
         if (fresh) {
+          this.files.forget(h); // the next create takes another file from the pool
           this.chunks.delete(h);
           this.crcCache.delete(h);
         }
@@ -436,7 +446,7 @@ export class ChunkStore {
       }
       try {
         if (off > cur) await fh.truncate(cur); // the gap reads as zeros, whatever was past cur
-        if (data.length <= SYNC_WRITE_MAX) writeFullSync(fh.fd, data, off);
+        if (data.length <= SYNC_WRITE_MAX) writeFullSync(fh.fd, data, fh.base + off);
         else await writeFull(fh, data, off);
       } catch (err) {
         throw ioError(err, `chunk ${h}: write`);
@@ -564,7 +574,7 @@ export class ChunkStore {
         this.usedBytes -= st.length;
         removed++;
         // Meta first: a chunk file left without meta is removed at the next start.
-        this.pool.recycle(this.metaPath(h));
+        if (st.sidecar) this.pool.recycle(this.metaPath(h));
         this.pool.recycle(this.chunkPath(h), st.length);
         this.log.debug({ handle: h }, 'chunk deleted');
       });
@@ -586,24 +596,21 @@ export class ChunkStore {
   }
 
   /**
-   * Every write already wrote the meta file (in the page cache), so a sync flushes what is
-   * there: chunk data, meta file and, while the chunk's names are new, their directory, all at
-   * once. Done one after another, with a fresh durable meta write in between, this took ~15 ms
-   * (four flushes) and was the bulk of every fsync on the mount. A crash part-way leaves new
-   * checksums with old data or the reverse: the chunk then fails its checksums and is
-   * re-replicated, as with any torn write that was never acknowledged.
+   * Every write already wrote the meta (in the page cache), so a sync flushes what is there:
+   * the chunk file (data and meta; a sidecar beside it) and, while the chunk's names are new,
+   * their directory, all at once. Done one after another, with a fresh durable meta write in
+   * between, this took ~15 ms (four flushes) and was the bulk of every fsync on the mount. A
+   * crash part-way leaves new checksums with old data or the reverse: the chunk then fails its
+   * checksums and is re-replicated, as with any torn write that was never acknowledged.
    */
   private async syncLocked(h: number): Promise<void> {
     try {
       const st = this.chunks.get(h)!;
+      // A new chunk nothing was written to has no meta yet: written here, synced below.
+      if (st.metaGen === 0) await this.saveMeta(h, st, await this.crcs(h, st), false);
       const data = this.use(h, (fh) => fh.datasync());
-      if (st.metaGen === 0) {
-        // A new chunk nothing was written to has no meta file yet; saving it durably syncs the names.
-        await Promise.all([data, this.saveMeta(h, st, await this.crcs(h, st), true)]);
-        return;
-      }
       const names = st.namesDurable ? undefined : syncDir(this.shardDir(h));
-      await Promise.all([data, syncPath(this.metaPath(h), true), names]);
+      await Promise.all([data, st.sidecar ? syncPath(this.metaPath(h), true) : undefined, names]);
       st.namesDurable = true;
       this.writeBehind.settled(h);
     } catch (err) {
@@ -626,10 +633,11 @@ export class ChunkStore {
   }
 
   /**
-   * Reserves `<handle>.clone` for a clone of h (one at a time per chunk). The signal aborts
-   * when the chunk is deleted on this server meanwhile. Pair with endClone.
+   * Reserves `<handle>.clone` for a clone of h (one at a time per chunk), its data to be
+   * written from `base` on. The signal aborts when the chunk is deleted on this server
+   * meanwhile. Pair with endClone.
    */
-  async beginClone(h: number): Promise<{ path: string; signal: AbortSignal }> {
+  async beginClone(h: number): Promise<{ path: string; base: number; signal: AbortSignal }> {
     if (this.cloning.has(h)) throw new GfsError('EAGAIN', `chunk ${h}: a clone is already being written here`);
     const ac = new AbortController();
     this.cloning.set(h, ac);
@@ -639,13 +647,14 @@ export class ChunkStore {
       this.cloning.delete(h);
       throw ioError(err, `chunk ${h}: clone directory`);
     }
-    return { path: this.clonePath(h), signal: ac.signal };
+    return { path: this.clonePath(h), base: DATA_BASE, signal: ac.signal };
   }
 
   /**
    * Makes a complete, synced clone file visible as chunk h at `version` with the given
-   * checksums (atomic: old meta removed, data renamed into place, new meta written durably;
-   * a crash in between leaves a chunk file without meta, which start-up removes). Returns false
+   * checksums (atomic: the meta is written into the clone file durably, which then takes the
+   * chunk's name; an old sidecar meta goes first, and a crash after that leaves a data file
+   * without meta, which start-up removes). Returns false
    * (and leaves the temp file for endClone) when a good copy at `version` appeared meanwhile.
    */
   async installClone(h: number, version: number, length: number, crcs: Uint32Array): Promise<boolean> {
@@ -664,18 +673,17 @@ export class ChunkStore {
         this.crcCache.delete(h);
         this.pendingCorrupt.delete(h);
         this.usedBytes -= old.length;
-        await unlink(this.metaPath(h)).catch(() => undefined);
+        if (old.sidecar) await unlink(this.metaPath(h)).catch(() => undefined);
       }
       try {
+        await writeMetaFile(this.clonePath(h), { version, length, crcs }, 1, { durable: true, fresh: false });
         await rename(this.clonePath(h), this.chunkPath(h));
-        await writeMetaFile(this.metaPath(h), { version, length, crcs }, 1, { durable: true, fresh: true });
-        await syncDir(this.shardDir(h)); // the rename and the new meta's name
+        await syncDir(this.shardDir(h)); // the rename
       } catch (err) {
-        await unlink(this.metaPath(h)).catch(() => undefined);
         await unlink(this.chunkPath(h)).catch(() => undefined);
         throw ioError(err, `chunk ${h}: installing clone`);
       }
-      this.chunks.set(h, { version, length, corrupt: false, lastUse: Date.now(), metaGen: 1, namesDurable: true });
+      this.chunks.set(h, { version, length, corrupt: false, lastUse: Date.now(), metaGen: 1, namesDurable: true, sidecar: false });
       this.crcCache.set(h, crcs);
       this.usedBytes += length;
       this.log.debug({ handle: h, version, length }, 'clone installed');

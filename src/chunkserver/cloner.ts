@@ -21,7 +21,7 @@ import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
 import type { CloneRequest__Output, ReadReply__Output } from '../generated/gfs/index.js';
 import { PRIORITY_BACKGROUND, PRIORITY_METADATA_KEY, type Admission } from './admission.js';
 import { BLOCK, firstBadBlock, RunningBlockCrcs } from './checksum.js';
-import { readFull, writeFull, ioError } from './chunk-io.js';
+import { fromBase, readFull, writeFull, ioError, type RandomAccessFile } from './chunk-io.js';
 import type { ChunkStore } from './chunk-store.js';
 import { checkPeers } from './peers.js';
 import { TokenBucket } from './rate-limiter.js';
@@ -191,13 +191,14 @@ export class Cloner {
     const t0 = performance.now();
     const ms = () => Math.round(performance.now() - t0);
     log.info({ handle, version, source, bytesPerSec: job.bytesPerSec }, 'clone started');
-    const { path, signal: deleted } = await store.beginClone(handle);
+    const { path, base, signal: deleted } = await store.beginClone(handle);
     const signal = AbortSignal.any([job.ac.signal, deleted]);
     let fh: FileHandle | undefined;
     const crcs = new RunningBlockCrcs();
     try {
-      const file = await open(path, 'w+').catch((err) => Promise.reject(ioError(err, `chunk ${handle}: creating clone file`)));
-      fh = file;
+      const raw = await open(path, 'w+').catch((err) => Promise.reject(ioError(err, `chunk ${handle}: creating clone file`)));
+      fh = raw;
+      const file = fromBase(raw, base); // the data goes after the meta slots
       const seg = segmentBytes(job.bytesPerSec);
       const bucket = new TokenBucket(job.bytesPerSec, seg);
       for (;;) {
@@ -214,9 +215,9 @@ export class Cloner {
         await bucket.take(got, signal);
       }
       const sums = crcs.finish();
-      await admission.background(() => file.datasync()).catch((err) => Promise.reject(ioError(err, `chunk ${handle}: syncing clone`)));
+      await admission.background(() => raw.datasync()).catch((err) => Promise.reject(ioError(err, `chunk ${handle}: syncing clone`)));
       await this.verifyWritten(file, handle, crcs.length, sums, signal);
-      await file.close();
+      await raw.close();
       fh = undefined;
       if (signal.aborted) throw signal.reason;
       const installed = await store.installClone(handle, version, crcs.length, sums);
@@ -276,7 +277,7 @@ export class Cloner {
   }
 
   /** Reads the synced clone file back and checks it against the checksums computed on arrival. */
-  private async verifyWritten(fh: FileHandle, handle: number, length: number, crcs: Uint32Array, signal: AbortSignal): Promise<void> {
+  private async verifyWritten(fh: RandomAccessFile, handle: number, length: number, crcs: Uint32Array, signal: AbortSignal): Promise<void> {
     const { admission } = this.opts;
     for (let off = 0; off < length; off += STREAM_PIECE) {
       if (signal.aborted) throw signal.reason;

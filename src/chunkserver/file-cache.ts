@@ -11,20 +11,28 @@ import { LRUCache } from 'lru-cache';
 /** Open chunk files kept at most. */
 export const OPEN_FILES_MAX = 256;
 
-/** An open chunk file: async reads and writes shaped like FileHandle's, plus its descriptor. */
+/**
+ * An open chunk file: async reads and writes shaped like FileHandle's, plus its descriptor.
+ * Positions count from `base`, where the chunk's data starts in the file (after the meta
+ * slots, chunk-meta.ts); `fd` users add it themselves.
+ */
 export class ChunkFile {
-  constructor(readonly fd: number) {}
+  constructor(
+    readonly fd: number,
+    readonly base = 0,
+  ) {}
 
   read(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesRead: number }> {
-    return new Promise((resolve, reject) => read(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))));
+    return new Promise((resolve, reject) => read(this.fd, buf, off, len, this.base + pos, (err, n) => (err ? reject(err) : resolve({ bytesRead: n }))));
   }
 
   write(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesWritten: number }> {
-    return new Promise((resolve, reject) => write(this.fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve({ bytesWritten: n }))));
+    return new Promise((resolve, reject) => write(this.fd, buf, off, len, this.base + pos, (err, n) => (err ? reject(err) : resolve({ bytesWritten: n }))));
   }
 
+  /** Cuts or extends the data to `len` bytes (the meta slots before `base` stay). */
   truncate(len: number): Promise<void> {
-    return new Promise((resolve, reject) => ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => ftruncate(this.fd, this.base + len, (err) => (err ? reject(err) : resolve())));
   }
 
   datasync(): Promise<void> {
@@ -59,9 +67,9 @@ export class FileCache {
     });
   }
 
-  /** Runs fn with the chunk file open read-write (created when `create`). */
-  async use<T>(handle: number, path: string, create: boolean, fn: (f: ChunkFile) => Promise<T> | T): Promise<T> {
-    const entry = this.acquire(handle, path, create);
+  /** Runs fn with the chunk file open read-write (created when `create`), its data from `base`. */
+  async use<T>(handle: number, path: string, base: number, create: boolean, fn: (f: ChunkFile) => Promise<T> | T): Promise<T> {
+    const entry = this.acquire(handle, path, base, create);
     try {
       return await fn(entry.file);
     } finally {
@@ -70,14 +78,14 @@ export class FileCache {
     }
   }
 
-  private acquire(handle: number, path: string, create: boolean): Entry {
+  private acquire(handle: number, path: string, base: number, create: boolean): Entry {
     const cached = this.lru.get(handle);
     if (cached && !cached.evicted) {
       cached.refs++;
       return cached;
     }
     const fd = openSync(path, fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0), 0o644);
-    const entry: Entry = { file: new ChunkFile(fd), refs: 1, evicted: false };
+    const entry: Entry = { file: new ChunkFile(fd, base), refs: 1, evicted: false };
     this.lru.set(handle, entry);
     return entry;
   }

@@ -1,11 +1,11 @@
-import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GfsError } from '../../src/common/errors.js';
 import { CHECKSUM_BLOCK as B } from '../../src/common/limits.js';
 import { crcOf } from '../../src/chunkserver/checksum.js';
-import { decodeMeta, encodeMeta, META_SLOT_BYTES } from '../../src/chunkserver/chunk-meta.js';
+import { DATA_BASE, decodeMeta, encodeMeta, META_SLOT_BYTES } from '../../src/chunkserver/chunk-meta.js';
 import { ChunkStore, DELETE_SLICE } from '../../src/chunkserver/chunk-store.js';
 import { WRITE_BEHIND_BYTES } from '../../src/chunkserver/write-behind.js';
 
@@ -47,6 +47,16 @@ async function errOf(p: Promise<unknown>): Promise<GfsError> {
     return err as GfsError;
   }
   throw new Error('expected a failure');
+}
+
+/**
+ * Chunk h as versions before the one-file layout stored it (the store must be closed): the
+ * data at offset 0 of `<h>.chunk`, the meta in the `<h>.meta` sidecar.
+ */
+async function legacyChunk(store: ChunkStore, h: number, data: Buffer, meta: Buffer): Promise<void> {
+  await mkdir(dirname(store.chunkPath(h)), { recursive: true });
+  await writeFile(store.chunkPath(h), data);
+  await writeFile(store.metaPath(h), meta);
 }
 
 async function flipByte(path: string, pos: number): Promise<void> {
@@ -96,7 +106,7 @@ describe('ChunkStore', () => {
   it('detects a flipped byte, fails with EIO, reports and then refuses the chunk', async () => {
     const { store } = await fresh();
     await store.write(300, 1, 0, pattern(2 * B + 5), { create: true, sync: false });
-    await flipByte(store.chunkPath(300), B + 17);
+    await flipByte(store.chunkPath(300), DATA_BASE + B + 17);
     // The untouched block still reads fine.
     expect((await store.read(300, 1, 0, 100)).length).toBe(100);
     const err = await errOf(store.read(300, 1, B, 10));
@@ -112,7 +122,7 @@ describe('ChunkStore', () => {
   it('verifies the old block before a partial overwrite and leaves the chunk alone when bad', async () => {
     const { store } = await fresh();
     await store.write(5, 1, 0, pattern(B + 10), { create: true, sync: false });
-    await flipByte(store.chunkPath(5), 3);
+    await flipByte(store.chunkPath(5), DATA_BASE + 3);
     const before = await readFile(store.chunkPath(5));
     const err = await errOf(store.write(5, 1, 10, Buffer.from('hello'), { create: true, sync: false }));
     expect(err.code).toBe('EIO');
@@ -148,7 +158,7 @@ describe('ChunkStore', () => {
     await store.write(21, 1, 0, data, { create: true, sync: false });
     await store.truncate(21, 2, B + 100);
     expect(store.info(21)).toMatchObject({ version: 2, length: B + 100 });
-    expect((await stat(store.chunkPath(21))).size).toBe(B + 100);
+    expect((await stat(store.chunkPath(21))).size).toBe(DATA_BASE + B + 100);
     same(await store.read(21, 2, 0, 4 * B), data.subarray(0, B + 100));
     await store.truncate(21, 3, 2 * B + 50);
     const grown = Buffer.concat([data.subarray(0, B + 100), Buffer.alloc(B - 50)]);
@@ -225,16 +235,17 @@ describe('ChunkStore', () => {
     expect(() => decodeMeta(bad)).toThrow(/checksum/);
 
     const { dir, store } = await fresh();
-    await store.write(40, 2, 0, Buffer.from('hello'), { create: true, sync: true });
+    await store.write(40, 2, 0, Buffer.from('hello'), { create: true, sync: true }); // generation 1: slot 1
     await store.write(41, 2, 0, Buffer.from('world'), { create: true, sync: true });
     await store.close();
-    const metaPath = store.metaPath(40);
-    const raw = await readFile(metaPath);
-    await writeFile(metaPath, raw.subarray(0, raw.length - 3)); // torn
+    await flipByte(store.chunkPath(40), META_SLOT_BYTES + 10); // garbled
+    await legacyChunk(store, 42, Buffer.from('older'), encodeMeta({ version: 2, length: 5, crcs: Uint32Array.from([crcOf(Buffer.from('older'))]) }, 1));
+    const side = await readFile(store.metaPath(42));
+    await writeFile(store.metaPath(42), side.subarray(0, side.length - 3)); // a torn sidecar
     await writeFile(`${store.metaPath(41)}.tmp`, 'half written'); // leftover temp
     await writeFile(store.chunkPath(296), 'orphan'); // data without meta (same shard as 40)
     const { store: again } = await fresh(dir);
-    expect(again.takeCorrupt()).toEqual([40]);
+    expect(again.takeCorrupt().sort()).toEqual([40, 42]);
     expect(again.report()).toEqual([{ handle: 41, version: 2, length: 5 }]);
     expect((await errOf(again.read(40, 2, 0, 5))).code).toBe('EIO');
     await expect(stat(`${again.metaPath(41)}.tmp`)).rejects.toThrow();
@@ -249,13 +260,14 @@ describe('ChunkStore', () => {
     await store.write(51, 1, 3, Buffer.from('two'), { create: false, sync: false });
     await store.write(51, 1, 6, Buffer.from('six'), { create: false, sync: false }); // generation 3, slot 1
     const shard = await readdir(join(dir, 'chunks', (50 % 256).toString(16).padStart(2, '0')));
-    expect(shard.sort()).toEqual(['50.chunk', '50.meta']); // no temp files, no renames
+    expect(shard).toEqual(['50.chunk']); // one file: no sidecar, no temp files, no renames
     await store.close();
-    const raw = await readFile(store.metaPath(50));
-    expect(raw.length).toBeGreaterThan(META_SLOT_BYTES); // both slots written
+    const raw = await readFile(store.chunkPath(50));
+    expect(decodeMeta(raw.subarray(META_SLOT_BYTES))).toMatchObject({ generation: 1, length: 5 });
+    same(raw.subarray(DATA_BASE), Buffer.from('hello world'));
     const torn = Buffer.from(raw);
     torn[3] = torn[3]! ^ 0xff; // generation 2 lives in slot 0
-    await writeFile(store.metaPath(50), torn);
+    await writeFile(store.chunkPath(50), torn);
     const { store: again } = await fresh(dir);
     // Generation 1 is what is left: the chunk as it was before the torn write.
     expect(again.report().sort((a, b) => a.handle - b.handle)).toEqual([
@@ -277,13 +289,44 @@ describe('ChunkStore', () => {
     v1.writeUInt32LE(1, 24);
     v1.writeUInt32LE(crcOf(Buffer.from('legacy')), 28);
     v1.writeUInt32LE(crcOf(v1.subarray(0, 32)), 32);
-    await writeFile(store.metaPath(60), v1);
+    await legacyChunk(store, 60, Buffer.from('legacy'), v1);
     const { store: again } = await fresh(dir);
     expect(again.report()).toEqual([{ handle: 60, version: 4, length: 6 }]);
     await again.write(60, 4, 6, Buffer.from('!'), { create: false, sync: true });
     await again.close();
     const { store: third } = await fresh(dir);
     same(await third.read(60, 4, 0, 7), Buffer.from('legacy!'));
+    expect(third.takeCorrupt()).toEqual([]);
+    // Still a sidecar chunk: data at 0, the meta beside it; a delete takes both.
+    same(await readFile(third.chunkPath(60)), Buffer.from('legacy!'));
+    expect(decodeMeta(await readFile(third.metaPath(60))).length).toBe(7); // generation 2: slot 0
+    expect(await third.delete([60])).toBe(1);
+    await expect(stat(third.chunkPath(60))).rejects.toThrow();
+    await expect(stat(third.metaPath(60))).rejects.toThrow();
+  });
+
+  it('a clone replacing a sidecar chunk installs one file, its meta at the head', async () => {
+    const { dir, store } = await fresh();
+    await store.write(80, 1, 0, Buffer.from('x'), { create: true, sync: true });
+    await store.close();
+    const old = Buffer.from('old bytes');
+    await legacyChunk(store, 80, old, encodeMeta({ version: 1, length: old.length, crcs: Uint32Array.from([crcOf(old)]) }, 1));
+    const { store: again } = await fresh(dir);
+    expect(again.report()).toEqual([{ handle: 80, version: 1, length: old.length }]);
+
+    const data = pattern(B + 7, 8);
+    const { path, base } = await again.beginClone(80);
+    const fh = await open(path, 'w+');
+    await fh.write(data, 0, data.length, base);
+    await fh.close();
+    expect(await again.installClone(80, 2, data.length, Uint32Array.from([crcOf(data.subarray(0, B)), crcOf(data.subarray(B))]))).toBe(true);
+    await again.endClone(80);
+    expect((await readdir(dirname(again.chunkPath(80)))).sort()).toEqual(['80.chunk']);
+    same(await again.read(80, 2, 0, 2 * B), data);
+    await again.write(80, 2, 3, Buffer.from('new'), { create: false, sync: true });
+    await again.close();
+    const { store: third } = await fresh(dir);
+    same(await third.read(80, 2, 0, 2 * B), Buffer.concat([data.subarray(0, 3), Buffer.from('new'), data.subarray(6)]));
     expect(third.takeCorrupt()).toEqual([]);
   });
 
@@ -314,7 +357,7 @@ describe('ChunkStore', () => {
     const file = Buffer.alloc(V2_SLOT + 36 + 4 * 4 + 4);
     metaV2(3, data, 2).copy(file, 0);
     metaV2(2, data.subarray(0, 65536), 1).copy(file, V2_SLOT);
-    await writeFile(store.metaPath(70), file);
+    await legacyChunk(store, 70, data, file);
 
     const { store: again } = await fresh(dir);
     expect(again.report()).toEqual([{ handle: 70, version: 3, length: data.length }]);
@@ -338,7 +381,7 @@ describe('ChunkStore', () => {
     const data = pattern(2 * 65536, 6);
     await store.write(71, 1, 0, data, { create: true, sync: true });
     await store.close();
-    await writeFile(store.metaPath(71), metaV2(1, data, 1));
+    await legacyChunk(store, 71, data, metaV2(1, data, 1));
     await flipByte(store.chunkPath(71), 65536 + 60_000); // in legacy block 1, far from the read below
     const { store: again } = await fresh(dir);
     expect((await errOf(again.read(71, 1, 65536, 4096))).code).toBe('EIO');

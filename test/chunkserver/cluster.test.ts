@@ -3,6 +3,7 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_BASE } from '../../src/chunkserver/chunk-meta.js';
 import { startChunkserver, type ChunkserverHandle } from '../../src/chunkserver/chunkserver.js';
 import { MiB } from '../../src/common/limits.js';
 import type { ChunkServerStatusReply__Output as ChunkServerStatusReply, WriteReply__Output as WriteReply } from '../../src/generated/gfs/index.js';
@@ -169,7 +170,7 @@ describe('three chunkservers', () => {
     await push(a.addr, 'd3', [b.addr, c.addr], data, undefined, 3003);
     await call(a.addr, 'Write', { handle: 3003, version: 2, offset: 0, length: data.length, dataId: 'd3', secondaries: [b.addr, c.addr] });
     const fh = await open(chunkFile(dirs[1]!, 3003), 'r+');
-    await fh.write(Buffer.from([data[70_000]! ^ 0x55]), 0, 1, 70_000);
+    await fh.write(Buffer.from([data[70_000]! ^ 0x55]), 0, 1, DATA_BASE + 70_000);
     await fh.close();
     const f = await failure(read(b.addr, { handle: 3003, version: 2, offset: 0, length: data.length }));
     expect([f.code, f.errno]).toEqual([status.INTERNAL, 'EIO']);

@@ -4,6 +4,7 @@
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_BASE } from '../../src/chunkserver/chunk-meta.js';
 import { startChunkserver, type ChunkserverHandle, type ChunkserverOptions } from '../../src/chunkserver/chunkserver.js';
 import { CHECKSUM_BLOCK, MiB } from '../../src/common/limits.js';
 import { call, clients, failure, pattern, read, startFakeMaster, tempDir, TEST_SECRET, until, type FakeMaster } from './helpers.js';
@@ -56,7 +57,7 @@ describe('scrubber', () => {
     await until(() => cs.scrubStats.chunksVerified >= 2, 'first verification of the idle chunks');
     expect(cs.scrubStats.corruptFound).toBe(0);
 
-    await flipByte(chunkFile(dir, 71), 9 * CHECKSUM_BLOCK + 100);
+    await flipByte(chunkFile(dir, 71), DATA_BASE + 9 * CHECKSUM_BLOCK + 100);
     await until(() => master.beats.some((b) => b.serverId === cs.serverId && b.corrupt.includes(71)), 'corrupt 71 in a heartbeat');
     expect(cs.scrubStats).toMatchObject({ enabled: true, corruptFound: 1 });
     expect(cs.scrubStats.bytesVerified).toBeGreaterThan(data.length);

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, statSync, openSync, writeSync, closeSync, ex
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_BASE } from '../../src/chunkserver/chunk-meta.js';
 import { GfsClient } from '../../src/client/client.js';
 import { GfsError } from '../../src/common/errors.js';
 import { proto } from '../../src/common/proto.js';
@@ -319,9 +320,9 @@ describe('failures: a killed chunkserver, a corrupt block, a stalled server (1 M
     const file = chunkFile(join(c.dir, holder!.name), chunk!.handle)!;
     const fd = openSync(file, 'r+');
     const block = Buffer.alloc(64 * 1024);
-    readSync(fd, block, 0, block.length, 3 * 64 * 1024);
+    readSync(fd, block, 0, block.length, DATA_BASE + 3 * 64 * 1024);
     for (let i = 0; i < block.length; i++) block[i]! ^= 0xff;
-    writeSync(fd, block, 0, block.length, 3 * 64 * 1024);
+    writeSync(fd, block, 0, block.length, DATA_BASE + 3 * 64 * 1024);
     closeSync(fd);
 
     // Read many times with fresh clients so the bad replica is surely tried.
@@ -342,7 +343,7 @@ describe('failures: a killed chunkserver, a corrupt block, a stalled server (1 M
         if (!f) return false;
         const got = Buffer.alloc(good.length);
         const fd2 = openSync(f, 'r');
-        readSync(fd2, got, 0, got.length, 3 * 64 * 1024);
+        readSync(fd2, got, 0, got.length, DATA_BASE + 3 * 64 * 1024);
         closeSync(fd2);
         return got.equals(good);
       });

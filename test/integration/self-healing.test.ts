@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_BASE } from '../../src/chunkserver/chunk-meta.js';
 import { GfsClient } from '../../src/client/client.js';
 import { CHANNEL_OPTIONS } from '../../src/common/grpc-options.js';
 import { proto } from '../../src/common/proto.js';
@@ -407,7 +408,7 @@ describe('scrubber finds a corrupt block of an idle replica', () => {
     const file = chunkFile(dataDirOf(victim), handle);
     // Flip one byte in block 5 of that replica's chunk file.
     const fd = openSync(file, 'r+');
-    const pos = 5 * 65536 + 123;
+    const pos = DATA_BASE + 5 * 65536 + 123;
     const b = Buffer.alloc(1);
     readSync(fd, b, 0, 1, pos);
     b[0] = b[0]! ^ 0xff;
