@@ -673,7 +673,8 @@ export class ChunkStore {
         this.crcCache.delete(h);
         this.pendingCorrupt.delete(h);
         this.usedBytes -= old.length;
-        if (old.sidecar) await unlink(this.metaPath(h)).catch(() => undefined);
+        // A sidecar left behind would make the new file read as old-layout data at start-up.
+        if (old.sidecar) await unlink(this.metaPath(h)).catch((err) => (err?.code === 'ENOENT' ? undefined : Promise.reject(ioError(err, `chunk ${h}: removing old meta`))));
       }
       try {
         await writeMetaFile(this.clonePath(h), { version, length, crcs }, 1, { durable: true, fresh: false });
