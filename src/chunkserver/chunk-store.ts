@@ -652,10 +652,10 @@ export class ChunkStore {
 
   /**
    * Makes a complete, synced clone file visible as chunk h at `version` with the given
-   * checksums (atomic: the meta is written into the clone file durably, which then takes the
-   * chunk's name; an old sidecar meta goes first, and a crash after that leaves a data file
-   * without meta, which start-up removes). Returns false
-   * (and leaves the temp file for endClone) when a good copy at `version` appeared meanwhile.
+   * checksums. Atomic: the meta goes into the clone file durably, then the file takes the
+   * chunk's name. A copy it replaces that keeps a sidecar loses the sidecar first (a crash
+   * in between leaves its data without meta, which start-up removes). Returns false (and
+   * leaves the temp file for endClone) when a good copy at `version` appeared meanwhile.
    */
   async installClone(h: number, version: number, length: number, crcs: Uint32Array): Promise<boolean> {
     if (crcs.length !== blockCount(length)) throw new GfsError('EIO', `chunk ${h}: clone has ${crcs.length} checksums for ${length} bytes`);
