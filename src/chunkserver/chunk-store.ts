@@ -19,7 +19,7 @@ import { DATA_BASE, readMetaFile, readMetaSlotSync, syncDir, writeMetaFile, writ
 import { syncPath } from '../common/sync-path.js';
 import { KeyedRwLock } from './chunk-locks.js';
 import { scanChunks } from './chunk-scan.js';
-import { ioError, readFull, readFullSync, SYNC_READ_MAX, SYNC_WRITE_MAX, writeFull, writeFullSync } from './chunk-io.js';
+import { ioError, readFull, SYNC_READ_MAX, SYNC_WRITE_MAX, writeFull } from './chunk-io.js';
 import { type ChunkFile, FileCache } from './file-cache.js';
 import { FilePool } from './file-pool.js';
 import type { Slab } from '../common/slab-pool.js';
@@ -343,7 +343,7 @@ export class ChunkStore {
   private blockVerifiedSync(h: number, fh: ChunkFile, crcs: Uint32Array, block: number, n: number, into?: Buffer): Buffer {
     let buf: Buffer;
     try {
-      buf = readFullSync(fh.fd, fh.base + block * BLOCK, n, into);
+      buf = fh.readSync(block * BLOCK, n, into);
     } catch (err) {
       throw ioError(err, `chunk ${h}: read`);
     }
@@ -446,7 +446,7 @@ export class ChunkStore {
       }
       try {
         if (off > cur) await fh.truncate(cur); // the gap reads as zeros, whatever was past cur
-        if (data.length <= SYNC_WRITE_MAX) writeFullSync(fh.fd, data, fh.base + off);
+        if (data.length <= SYNC_WRITE_MAX) fh.writeSync(data, off);
         else await writeFull(fh, data, off);
       } catch (err) {
         throw ioError(err, `chunk ${h}: write`);

@@ -7,14 +7,15 @@
 // go through the pool (they may wait for the disk).
 import { closeSync, constants as fsConstants, fdatasync, ftruncate, openSync, read, write } from 'node:fs';
 import { LRUCache } from 'lru-cache';
+import { readFullSync, writeFullSync } from './chunk-io.js';
 
 /** Open chunk files kept at most. */
 export const OPEN_FILES_MAX = 256;
 
 /**
- * An open chunk file: async reads and writes shaped like FileHandle's, plus its descriptor.
- * Positions count from `base`, where the chunk's data starts in the file (after the meta
- * slots, chunk-meta.ts); `fd` users add it themselves.
+ * An open chunk file: reads and writes of its data (async ones shaped like FileHandle's),
+ * positions counted from `base`, where the data starts in the file (after the meta slots,
+ * chunk-meta.ts). `fd` is the whole file, for the meta.
  */
 export class ChunkFile {
   constructor(
@@ -28,6 +29,16 @@ export class ChunkFile {
 
   write(buf: Uint8Array, off: number, len: number, pos: number): Promise<{ bytesWritten: number }> {
     return new Promise((resolve, reject) => write(this.fd, buf, off, len, this.base + pos, (err, n) => (err ? reject(err) : resolve({ bytesWritten: n }))));
+  }
+
+  /** readFullSync of the data (small reads, see SYNC_READ_MAX). */
+  readSync(pos: number, n: number, into?: Buffer): Buffer {
+    return readFullSync(this.fd, this.base + pos, n, into);
+  }
+
+  /** writeFullSync of the data (small writes, see SYNC_WRITE_MAX). */
+  writeSync(data: Uint8Array, pos: number): void {
+    writeFullSync(this.fd, data, this.base + pos);
   }
 
   /** Cuts or extends the data to `len` bytes (the meta slots before `base` stay). */
