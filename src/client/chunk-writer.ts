@@ -18,17 +18,13 @@ import { asRetryable } from './chunk-reader.js';
 export const WRITE_RETRY_WINDOW_MS = 60_000;
 const WRITE_RETRY_BASE_MS = 100;
 const WRITE_RETRY_MAX_DELAY_MS = 2_000;
-/**
- * Files whose written-and-unsynced chunks are remembered. Past it the least recently written
- * file is forgotten, and an fsync of it syncs every chunk of the file instead.
- */
-export const DIRTY_FILES_MAX = 16_384;
-
 export interface WriterDeps {
   chunks: ChunkRpc;
   locator: ChunkLocator;
   limit: TaskLimit;
   pieceBytes: number;
+  /** Files whose unsynced chunks are remembered (options.ts DIRTY_FILES_MAX). */
+  dirtyFilesMax: number;
   log?: Logger;
 }
 
@@ -136,7 +132,7 @@ export class ChunkWriter {
   /**
    * fdatasync on every replica of every chunk of `ino` written since the last call; of every
    * chunk of the file (its `size` asked for) when what was written is not known: written by
-   * another client, or forgotten past DIRTY_FILES_MAX.
+   * another client, or forgotten past dirtyFilesMax.
    */
   async sync(ino: number, size: () => Promise<number>): Promise<void> {
     let m = this.dirty.get(ino);
@@ -189,11 +185,11 @@ export class ChunkWriter {
     }
   }
 
-  /** Records `ino`'s unsynced chunks as the most recently written, within DIRTY_FILES_MAX. */
+  /** Records `ino`'s unsynced chunks as the most recently written, within dirtyFilesMax. */
   private remember(ino: number, m: DirtyChunks): void {
     this.dirty.delete(ino);
     this.dirty.set(ino, m);
-    if (this.dirty.size > DIRTY_FILES_MAX) this.dirty.delete(this.dirty.keys().next().value!);
+    if (this.dirty.size > this.d.dirtyFilesMax) this.dirty.delete(this.dirty.keys().next().value!);
   }
 
   /** Every chunk of the first `size` bytes of `ino`, as DirtyChunks. */

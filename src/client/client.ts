@@ -56,7 +56,7 @@ export class GfsClient implements GfsClientApi {
     const picker = new ReplicaPicker();
     const common = { chunks: this.chunks, locator: this.locator, limit, pieceBytes: this.opts.pieceBytes, log: this.opts.log };
     this.reader = new ChunkReader({ ...common, pieceBytes: this.opts.readPieceBytes, master: this.master, picker });
-    this.writer = new ChunkWriter(common);
+    this.writer = new ChunkWriter({ ...common, dirtyFilesMax: this.opts.dirtyFilesMax });
     this.defaultCred = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: process.getgroups?.() ?? [] };
     this.releases = new ReleaseBatcher((inos) => this.call<pb.ReleaseRequest, unknown>('Release', { inos, clientId: this.clientId }).then(() => undefined));
   }

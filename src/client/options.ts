@@ -29,6 +29,11 @@ export const LOCATION_TTL_MS = 30_000;
 export const SIZE_TTL_MS = 1_000;
 /** Locations fetched per master lookup beyond what a read needs (batching for sequential readers). */
 export const LOOKUP_AHEAD_CHUNKS = 16;
+/**
+ * Files whose written-and-unsynced chunks are remembered for fsync. Past it the least recently
+ * written file is forgotten, and an fsync of it syncs every chunk of the file instead.
+ */
+export const DIRTY_FILES_MAX = 16_384;
 
 export interface ClientOptions {
   /** Master address, HOST:PORT. */
@@ -41,6 +46,8 @@ export interface ClientOptions {
   pieceBytes?: number;
   readPieceBytes?: number;
   locationTtlMs?: number;
+  /** Files whose unsynced chunks are remembered (DIRTY_FILES_MAX). */
+  dirtyFilesMax?: number;
   /**
    * Master calls over one session (default true; $GFS_MASTER_SESSION=0 turns it off): over
    * the master's session port (framed TCP) where it has one, else as messages of one gRPC
@@ -85,6 +92,7 @@ export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions
     pieceBytes: opts.pieceBytes ?? PIECE_BYTES,
     readPieceBytes: opts.readPieceBytes ?? READ_PIECE_BYTES,
     locationTtlMs: opts.locationTtlMs ?? LOCATION_TTL_MS,
+    dirtyFilesMax: opts.dirtyFilesMax ?? DIRTY_FILES_MAX,
   };
   for (const [k, v] of Object.entries(r)) {
     if (k === 'master' || k === 'log') continue;

@@ -38,6 +38,12 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   expect((err as GfsError).code).toBe(code);
 }
 
+/** Chunk syncs a client has sent (each replica of each chunk counts one). */
+function syncs(cl: GfsClient): number {
+  const s = cl.stats.snapshot();
+  return (s['data.Sync']?.count ?? 0) + (s['chunk.Sync']?.count ?? 0);
+}
+
 /** Finds the chunk file of `handle` on the chunkserver whose data dir is `dir`. */
 function chunkFile(dir: string, handle: number): string | undefined {
   const shard = join(dir, 'chunks', (handle % 256).toString(16).padStart(2, '0'));
@@ -124,10 +130,6 @@ describe('cluster core (64 MiB chunks)', () => {
   });
 
   it('an fsync after close still reaches every replica, and one by a client that wrote nothing syncs the whole file', async () => {
-    const syncs = (cl: GfsClient) => {
-      const s = cl.stats.snapshot();
-      return (s['data.Sync']?.count ?? 0) + (s['chunk.Sync']?.count ?? 0);
-    };
     const attr = await client.writeFile('/synced-later', Buffer.alloc(10_000, 7));
     await client.release(attr.ino);
     let before = syncs(client);
@@ -145,6 +147,24 @@ describe('cluster core (64 MiB chunks)', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('past dirtyFilesMax the least recently written file is forgotten, and its fsync syncs all of it', async () => {
+    const small = new GfsClient({ master: c.master.addr, secretFile: c.clientKeyFile, dirtyFilesMax: 1 });
+    try {
+      const a = await small.writeFile('/dirty-a', Buffer.alloc(5_000, 1));
+      await small.fsync(a.ino);
+      let before = syncs(small);
+      await small.fsync(a.ino);
+      expect(syncs(small) - before).toBe(0); // remembered: synced, nothing written since
+      await small.writeFile('/dirty-b', Buffer.alloc(5_000, 2)); // the one file remembered now
+      before = syncs(small);
+      await small.fsync(a.ino);
+      expect(syncs(small) - before).toBe(3); // forgotten: its one chunk on each of three replicas
+    } finally {
+      await small.close();
+    }
+    await expectCode(Promise.resolve().then(() => new GfsClient({ master: c.master.addr, dirtyFilesMax: 0 })), 'EINVAL');
   });
 
   it('close() sends the releases still batched: an unlinked file open only by the closing client is freed', async () => {
