@@ -18,6 +18,7 @@ import { asRetryable } from './chunk-reader.js';
 export const WRITE_RETRY_WINDOW_MS = 60_000;
 const WRITE_RETRY_BASE_MS = 100;
 const WRITE_RETRY_MAX_DELAY_MS = 2_000;
+
 export interface WriterDeps {
   chunks: ChunkRpc;
   locator: ChunkLocator;
