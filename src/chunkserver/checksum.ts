@@ -1,17 +1,12 @@
-// Per-block CRC32 checksums of chunk data (CRC-32/IEEE, one value per CHECKSUM_BLOCK bytes).
+// Per-block CRC32 checksums of chunk data (common/crc32.ts, one value per CHECKSUM_BLOCK bytes).
 // A chunk whose length ends mid-block checksums just the bytes present in its last block.
-//
-// @node-rs/crc32 computes the same values as zlib.crc32 (the format on disk is unchanged) with
-// SIMD and a cheaper call: 0.8-1.2 us per 4 KiB block against zlib's 1.7-1.9 us here. Every
-// byte written is checksummed on each of its three replicas and verified on every read, and
-// zlib's crc32 was the largest user-CPU item of a chunkserver under a sequential write.
-import { crc32 } from '@node-rs/crc32';
+import { crc32 } from '../common/crc32.js';
 import { CHECKSUM_BLOCK } from '../common/limits.js';
 
 export const BLOCK = CHECKSUM_BLOCK;
 
 export function crcOf(buf: Uint8Array): number {
-  return crc32(buf as Buffer) >>> 0;
+  return crc32(buf);
 }
 
 /** Number of checksum blocks a chunk of `length` bytes has. */
@@ -65,7 +60,7 @@ export class RunningBlockCrcs {
   update(data: Uint8Array): void {
     for (let off = 0; off < data.length; ) {
       const n = Math.min(BLOCK - this.curLen, data.length - off);
-      this.cur = crc32(data.subarray(off, off + n), this.cur) >>> 0;
+      this.cur = crc32(data.subarray(off, off + n), this.cur);
       this.curLen += n;
       off += n;
       if (this.curLen === BLOCK) {

@@ -11,7 +11,8 @@
 import { open as openFile, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncPath } from '../common/sync-path.js';
-import { crc32, SEGMENT_RE } from './oplog.js';
+import { crc32 } from '../common/crc32.js';
+import { SEGMENT_RE } from './oplog.js';
 import type { InodeRecord, Snapshot } from './snapshot.js';
 
 export const CHECKPOINT_MAGIC = 'GFSCKPNT';

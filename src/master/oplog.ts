@@ -10,9 +10,9 @@
 // A record is valid when its length is sane, it fits in the file, and its CRC matches.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
 import { GfsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { crc32 } from '../common/crc32.js';
 import { syncPath } from '../common/sync-path.js';
 
 export const LOG_MAGIC = 'GFSOPLOG';
@@ -30,31 +30,6 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
  */
 export type SyncMode = 'group' | 'each' | 'background';
 export const SYNC_MODES: readonly SyncMode[] = ['background', 'group', 'each'];
-
-// ------------------------------------------------------------------------------- CRC32
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32Js(buf: Uint8Array, start = 0): number {
-  let c = start ^ 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-const nativeCrc = (zlib as unknown as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
-
-/** CRC-32 (IEEE), continuing from `start` (zlib.crc32 when the runtime has it). */
-export function crc32(buf: Uint8Array, start = 0): number {
-  return nativeCrc ? nativeCrc(buf, start) >>> 0 : crc32Js(buf, start);
-}
 
 // ----------------------------------------------------------------------------- naming
 
