@@ -1,7 +1,10 @@
 // fallocate(2) on an open file. Chunkservers allocate a chunk's space as it is written, so
-// there is nothing to reserve ahead: mode 0 makes the file at least offset + length long (the
-// new range reads as zeros, like the tail of a truncate up), and FALLOC_FL_KEEP_SIZE alone
-// has nothing to do. Punching a hole or zeroing a range writes zeros over the part of it that
+// nothing is reserved ahead: mode 0 makes the file at least offset + length long (the new
+// range reads as zeros, like the tail of a truncate up), and FALLOC_FL_KEEP_SIZE alone
+// changes nothing. Both answer ENOSPC when the range past the file's end is more than the
+// cluster has free (its statfs, asked fresh): posix_fallocate promises the space, and a
+// program that preallocates (a download, a database file) should hear no at once, not from a
+// write later on. Space another writer takes meanwhile can still run out. Punching a hole or zeroing a range writes zeros over the part of it that
 // holds data, through the file's write-back like any write. The kernel writes back its dirty
 // pages of the range first and drops its cached pages of it after our answer.
 import { Buffer } from 'node:buffer';
@@ -23,7 +26,12 @@ const ZERO_STEP_BYTES = 1 * MiB;
 let zeros: Buffer | undefined;
 
 export function fallocateOps(ctx: FsContext): Pick<LowLevelOps, 'fallocate'> {
-  const { files } = ctx;
+  const { files, client } = ctx;
+
+  async function checkSpace(bytes: number): Promise<void> {
+    const { freeBytes } = await client.statfs();
+    if (bytes > freeBytes) throw new GfsError('ENOSPC', `fallocate of ${bytes} bytes past the end, the cluster has ${freeBytes} free`);
+  }
 
   return {
     async fallocate(_c, ino, mode, offset, length, fh) {
@@ -41,6 +49,8 @@ export function fallocateOps(ctx: FsContext): Pick<LowLevelOps, 'fallocate'> {
       of.checkError();
       if (!of.writable) throw new GfsError('EBADF', `handle ${fh} is not open for writing`);
       const st = of.state;
+      const beyondEnd = end - Math.max(offset, st.size);
+      if (!punch && beyondEnd > 0) await checkSpace(beyondEnd);
       if (punch || zero) {
         // Only what holds data is written: past the end a file reads as zeros already.
         const stop = Math.min(end, st.size);

@@ -485,7 +485,7 @@ os.close(fd)
     expect(lines(out)).toEqual(["True b'far away' True"]);
   });
 
-  test('fallocate: allocate, keep size, punch a hole, zero a range; other modes are EOPNOTSUPP', async () => {
+  test('fallocate: allocate, keep size, punch a hole, zero a range; more than the free space is ENOSPC; other modes are EOPNOTSUPP', async () => {
     const out = await py(`
 import random
 libc = ctypes.CDLL(None, use_errno=True)
@@ -517,6 +517,10 @@ os.pwrite(fd, b'tail', 3_499_000); model[3_499_000:3_499_004] = b'tail'
 apply(ZERO, 3_400_000, 700_000)            # zeroes data and extends
 print(os.fstat(fd).st_size == len(model), os.pread(fd, len(model) + 10, 0) == model)
 print(err(lambda: fa(fd, COLLAPSE, 0, 4096)), err(lambda: fa(fd, PUNCH, 0, 4096)), err(lambda: fa(fd, 0, 0, 0)))
+free = os.statvfs(M).f_bavail * os.statvfs(M).f_frsize
+big = free + 2**40  # past what the cluster has, short of the largest file size
+print(err(lambda: fa(fd, 0, 0, big)), err(lambda: fa(fd, KEEP, len(model), big)), err(lambda: fa(fd, ZERO, 0, big)), os.fstat(fd).st_size == len(model))
+apply(KEEP, len(model) - 10, 10_000)       # what fits is fine past the end too
 os.close(fd)
 ro = os.open(p, os.O_RDONLY)
 print(err(lambda: fa(ro, 0, 0, 10_000_000)))
@@ -529,7 +533,7 @@ os.posix_fallocate(fd, 0, 5 * 2**20)
 os.close(fd)
 print(os.stat(q).st_size, open(q, 'rb').read() == bytes(5 * 2**20))
 `, { timeoutMs: 120_000 });
-    expect(lines(out)).toEqual(['True True', 'ENOTSUP ENOTSUP EINVAL', 'EBADF', 'True', `${5 * 2 ** 20} True`]);
+    expect(lines(out)).toEqual(['True True', 'ENOTSUP ENOTSUP EINVAL', 'ENOSPC ENOSPC ENOSPC True', 'EBADF', 'True', `${5 * 2 ** 20} True`]);
   }, 150_000);
 
   test('statfs reports capacity and NAME_MAX 255', async () => {
