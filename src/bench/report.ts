@@ -268,3 +268,19 @@ export function telemetryTable(phases: PhaseTelemetry[]): string | undefined {
     [false, false, true, true, true, true, true, true, true, true, false],
   );
 }
+
+/** MB written to the data disks per workload and system, median (min-max) over repetitions. */
+export function diskWritesTable(phases: PhaseTelemetry[]): string | undefined {
+  const measured = phases.filter((p) => p.diskWriteMB !== undefined);
+  if (!measured.length) return undefined;
+  const systems = [...new Set(measured.map((p) => p.system))];
+  const workloads = [...new Set(measured.map((p) => p.workload))];
+  const body = workloads.map((w) => [
+    w,
+    ...systems.map((s) => {
+      const v = measured.filter((p) => p.workload === w && p.system === s).map((p) => p.diskWriteMB!);
+      return v.length ? fmtSpread(spread(v)) : '-';
+    }),
+  ]);
+  return table(['workload', ...systems.map((s) => `${s} MB`)], body, [false, ...systems.map(() => true)]);
+}

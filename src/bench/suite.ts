@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { dispatchExperiment, removeTestFile, writeTestFile, type TestFile } from './client-bench.js';
 import { ensureRepo, gitClone, killActiveWorkloads, quickFs, runFsbench, type Metrics, type PhaseHooks } from './fs-bench.js';
 import { rampExperiment, rampLevels } from './ramp.js';
-import { mainTable, rampTable, summarize, telemetryTable, type ReportContext, type SystemName, type SystemRun } from './report.js';
+import { diskWritesTable, mainTable, rampTable, summarize, telemetryTable, type ReportContext, type SystemName, type SystemRun } from './report.js';
 import { ratioChart } from './svg-chart.js';
 import type { ClientOptions } from '../client/client.js';
 import { startGfs, startMoosefs, type SystemUnderTest } from './systems.js';
+import { diskDevicesOf } from './disk-writes.js';
 import { ProcSampler, summarizeTelemetry } from './telemetry.js';
 
 export const WORKLOAD_GROUPS = ['fs', 'git', 'client', 'ramp'] as const;
@@ -201,6 +202,7 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
       result.upSeconds = sys.upSeconds;
       const watched = sys.processes();
       // The client-library experiments run in this process: watch it too.
+      sampler.watchDisks(diskDevicesOf([sys.dataDir]));
       sampler.watch(name === 'gfs' ? [...watched, { label: 'bench (client lib)', pid: process.pid }] : watched, sys.metrics);
       if (Object.keys(sys.metrics).length) log(`${name}: scraping /metrics of ${Object.keys(sys.metrics).join(', ')}`);
       const w0 = performance.now();
@@ -273,6 +275,7 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
     try {
       sys = await startGfs(mkdtempSync(join(base, 'gfs-client-')), log);
       live.add(sys);
+      sampler.watchDisks(diskDevicesOf([sys.dataDir]));
       sampler.watch([...sys.processes(), { label: 'bench (client lib)', pid: process.pid }], sys.metrics);
       const conn = sys.client!;
       hooks.begin('client write+read');
@@ -369,6 +372,15 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
   if (ramp) lines.push('', `client-library concurrency ramp on gfs (${o.readBytes / 1024} KiB random reads, ${o.rampStepMs} ms per step; median (min-max)):`, ramp);
   const tel = telemetryTable(telemetry);
   if (tel) lines.push('', 'process telemetry (CPU/RSS from /proc, loop/GC from gfs /metrics; every 1 s and at workload boundaries; whole run; per workload and in-flight/queue gauges in the JSON):', tel);
+  const disk = diskWritesTable(telemetry);
+  if (disk) {
+    lines.push(
+      '',
+      'MB written to the disk under each system\'s data directory during each workload (by any process; median (min-max)).',
+      'A workload\'s fsync is on disk inside its time only where its chunkservers sync; data left dirty is written during a later workload (the sync before its drop_caches):',
+      disk,
+    );
+  }
   const failed = runs.filter((x) => x.error);
   if (failed.length) lines.push('', ...failed.map((x) => `FAILED: ${x.system} repetition ${x.run}: ${x.error}`));
   const tableText = lines.join('\n') + '\n';

@@ -19,6 +19,8 @@ const run = promisify(execFile);
 export interface SystemUnderTest {
   name: 'gfs' | 'moosefs';
   mount: string;
+  /** Where its daemons keep their data (the disk under it is watched, disk-writes.ts). */
+  dataDir: string;
   /** gfs only: how the client-library experiments reach the cluster. */
   client?: ClientOptions;
   /** Seconds from start to a usable mount. */
@@ -131,6 +133,7 @@ export async function startGfs(dir: string, log: Log): Promise<SystemUnderTest> 
   return {
     name: 'gfs',
     mount,
+    dataDir: data,
     client: masterAddr ? { master: masterAddr, ...(clientKey ? { secretFile: clientKey } : {}) } : undefined,
     upSeconds,
     processes: () => kids,
@@ -193,6 +196,7 @@ export async function startMoosefs(script: string, log: Log): Promise<SystemUnde
   return {
     name: 'moosefs',
     mount: join(root, 'mnt'),
+    dataDir: root,
     upSeconds,
     processes: () => procs,
     metrics: {},

@@ -2,10 +2,12 @@
 // and RSS of each daemon, read from /proc/<pid>/stat and /proc/<pid>/status every second (and
 // at every workload boundary, so short workloads get exact CPU figures too). Per-workload
 // mean/max are computed afterwards from the timeline and the [start, end] of each workload.
+// Bytes written to the disks under the data directories are sampled alongside (disk-writes.ts).
 // In-process figures (event-loop delay, GC, queue depths) are not visible from here; they come
 // with the daemons' /metrics.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { bytesWritten } from './disk-writes.js';
 import { scrape, type Scrape } from './metrics-scrape.js';
 
 /** A process to watch: a stable label ("master", "chunkserver-1", ...) and its pid. */
@@ -19,6 +21,8 @@ interface Point {
   t: number;
   /** label -> cumulative CPU seconds (utime + stime), of them in the kernel (stime), RSS bytes. */
   procs: Record<string, { cpuSec: number; sysSec: number; rssBytes: number }>;
+  /** Cumulative bytes written to the watched disks (undefined: none watched or readable). */
+  diskBytes?: number;
 }
 
 export interface ProcStats {
@@ -46,6 +50,8 @@ export interface PhaseTelemetry {
   run: number;
   workload: string;
   seconds: number;
+  /** MB (1e6 bytes) written to the disks under the data directories during the workload, by anyone. */
+  diskWriteMB?: number;
   processes: Record<string, ProcStats>;
 }
 
@@ -104,8 +110,14 @@ export class ProcSampler {
   private timer?: NodeJS.Timeout;
   private readonly phases: Array<{ system: string; run: number; workload: string; t0: number; t1: number }> = [];
   private open?: { system: string; run: number; workload: string; t0: number };
+  private disks: string[] = [];
 
   constructor(private readonly everyMs = 1000) {}
+
+  /** Whole-disk devices (diskstats names) whose written bytes every sample records. */
+  watchDisks(devices: readonly string[]): void {
+    this.disks = [...devices];
+  }
 
   /**
    * Replaces the set of watched processes (a new cluster came up) and takes a sample.
@@ -139,7 +151,7 @@ export class ProcSampler {
       const p = readProc(w.pid);
       if (p) procs[w.label] = { cpuSec: p.cpuSec, sysSec: p.sysSec, rssBytes: p.rssBytes };
     }
-    this.points.push({ t, procs });
+    this.points.push({ t, procs, diskBytes: bytesWritten(this.disks) });
     for (const [label, url] of Object.entries(this.endpoints)) {
       const p: Promise<void> = scrape(url).then((sc) => {
         if (sc) this.scrapes.push({ t, label, s: sc });
@@ -199,7 +211,10 @@ export class ProcSampler {
           ...this.fromScrapes(label, ph.t0, ph.t1),
         };
       }
-      return { system: ph.system, run: ph.run, workload: ph.workload, seconds: round((ph.t1 - ph.t0) / 1000, 3), processes };
+      const d0 = pts[0]?.diskBytes;
+      const d1 = pts[pts.length - 1]?.diskBytes;
+      const diskWriteMB = d0 !== undefined && d1 !== undefined ? round((d1 - d0) / 1e6, 0) : undefined;
+      return { system: ph.system, run: ph.run, workload: ph.workload, seconds: round((ph.t1 - ph.t0) / 1000, 3), ...(diskWriteMB !== undefined ? { diskWriteMB } : {}), processes };
     });
   }
 
