@@ -201,8 +201,8 @@ export async function runBench(cli: BenchCliOptions): Promise<void> {
       live.add(sys);
       result.upSeconds = sys.upSeconds;
       const watched = sys.processes();
-      // The client-library experiments run in this process: watch it too.
       sampler.watchDisks(diskDevicesOf([sys.dataDir]));
+      // The client-library experiments run in this process: watch it too.
       sampler.watch(name === 'gfs' ? [...watched, { label: 'bench (client lib)', pid: process.pid }] : watched, sys.metrics);
       if (Object.keys(sys.metrics).length) log(`${name}: scraping /metrics of ${Object.keys(sys.metrics).join(', ')}`);
       const w0 = performance.now();

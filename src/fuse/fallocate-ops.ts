@@ -1,12 +1,14 @@
 // fallocate(2) on an open file. Chunkservers allocate a chunk's space as it is written, so
 // nothing is reserved ahead: mode 0 makes the file at least offset + length long (the new
 // range reads as zeros, like the tail of a truncate up), and FALLOC_FL_KEEP_SIZE alone
-// changes nothing. Both answer ENOSPC when the range past the file's end is more than the
-// cluster has free (its statfs, asked fresh): posix_fallocate promises the space, and a
-// program that preallocates (a download, a database file) should hear no at once, not from a
-// write later on. Space another writer takes meanwhile can still run out. Punching a hole or zeroing a range writes zeros over the part of it that
+// changes nothing. Punching a hole or zeroing a range writes zeros over the part of it that
 // holds data, through the file's write-back like any write. The kernel writes back its dirty
 // pages of the range first and drops its cached pages of it after our answer.
+//
+// Every mode but a punch answers ENOSPC when the range past the file's end is more than the
+// cluster has free (its statfs, asked fresh): posix_fallocate promises the space, and a program
+// that preallocates (a download, a database file) should hear no at once, not from a write
+// later on. Space another writer takes meanwhile can still run out.
 import { Buffer } from 'node:buffer';
 import { GfsError } from '../common/errors.js';
 import { MAX_FILE_SIZE, MiB } from '../common/limits.js';
