@@ -124,13 +124,6 @@ export function decodeMeta(buf: Buffer): StoredMeta {
   return { version, length, crcs, generation, block };
 }
 
-export interface MetaWrite {
-  /** The slot is on disk when this resolves (the file's name is the caller's: syncDir). */
-  durable: boolean;
-  /** No meta file yet, or its old content is to be dropped: the file is created or emptied. */
-  fresh: boolean;
-}
-
 /** Writes `meta` as `generation` into its slot of the open file `fd` (page-cache work). */
 export function writeMetaSlotSync(fd: number, meta: ChunkMeta, generation: number): void {
   writeFullSync(fd, encodeMeta(meta, generation), slotOffset(generation));
@@ -159,15 +152,16 @@ export function metaUnwritten(path: string): boolean {
 }
 
 /**
- * Writes `meta` as `generation` into its slot of a sidecar meta file, leaving the other slot,
- * the previous meta, untouched. Without `durable` it is all page-cache work, done synchronously.
+ * Writes `meta` as `generation` into its slot of an existing file, leaving the other slot, the
+ * previous meta, untouched: a sidecar, or a closed chunk file (a clone before it takes the
+ * chunk's name). Without `durable` it is all page-cache work, done synchronously; with it, the
+ * slot is on disk when this resolves (the file's name is the caller's: syncDir).
  */
-export async function writeMetaFile(path: string, meta: ChunkMeta, generation: number, w: MetaWrite): Promise<void> {
+export async function writeMetaFile(path: string, meta: ChunkMeta, generation: number, durable: boolean): Promise<void> {
   const buf = encodeMeta(meta, generation);
   const at = slotOffset(generation);
-  const flags = w.fresh ? fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC : fsConstants.O_WRONLY;
-  if (!w.durable) {
-    const fd = openSync(path, flags, 0o644);
+  if (!durable) {
+    const fd = openSync(path, fsConstants.O_WRONLY);
     try {
       writeFullSync(fd, buf, at);
     } finally {
@@ -175,7 +169,7 @@ export async function writeMetaFile(path: string, meta: ChunkMeta, generation: n
     }
     return;
   }
-  const fh = await open(path, flags, 0o644);
+  const fh = await open(path, fsConstants.O_WRONLY);
   try {
     await fh.write(buf, 0, buf.length, at);
     await fh.datasync();

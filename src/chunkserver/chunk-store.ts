@@ -1,9 +1,11 @@
 // Chunks on local disk: `<dataDir>/chunks/<hh>/<handle>.chunk`, its meta (version, length,
 // per-block CRC32) at the head and the bytes from DATA_BASE on, grown as written; chunks
-// written by older versions keep their meta in a `<handle>.meta` sidecar (chunk-meta.ts). Every read
-// verifies the blocks it touches; a bad block marks the chunk corrupt (never served again,
-// reported in the next heartbeat). Mutations of one chunk are serialised by an exclusive lock,
-// reads share it. All I/O is async (libuv pool); open files and checksum arrays are LRU-cached.
+// written by older versions keep their meta in a `<handle>.meta` sidecar (chunk-meta.ts).
+// Every read verifies the blocks it touches; a bad block marks the chunk corrupt (never served
+// again, reported in the next heartbeat). Mutations of one chunk are serialised by an exclusive
+// lock, reads share it. Small reads and writes and the meta go straight to the page cache
+// (chunk-io.ts SYNC_*_MAX), the rest through the libuv pool; open files and checksum arrays
+// are LRU-cached.
 // A clone is written to `<handle>.clone` (invisible: not in the chunk map, removed at start-up
 // if a crash leaves it) and installed under the chunk's exclusive lock once complete and synced.
 // Deleted chunks' files are emptied and kept in `<dataDir>/free` for new chunks (file-pool.ts).
@@ -279,7 +281,7 @@ export class ChunkStore {
     try {
       if (st.sidecar) {
         // Written by an older version: its meta stays in the sidecar (which exists, so no create).
-        await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, { durable, fresh: false });
+        await writeMetaFile(this.metaPath(h), { version: st.version, length: st.length, crcs }, generation, durable);
       } else {
         await this.use(h, async (fh) => {
           writeMetaSlotSync(fh.fd, { version: st.version, length: st.length, crcs }, generation);
@@ -677,7 +679,7 @@ export class ChunkStore {
         if (old.sidecar) await unlink(this.metaPath(h)).catch((err) => (err?.code === 'ENOENT' ? undefined : Promise.reject(ioError(err, `chunk ${h}: removing old meta`))));
       }
       try {
-        await writeMetaFile(this.clonePath(h), { version, length, crcs }, 1, { durable: true, fresh: false });
+        await writeMetaFile(this.clonePath(h), { version, length, crcs }, 1, true);
         await rename(this.clonePath(h), this.chunkPath(h));
         await syncDir(this.shardDir(h)); // the rename
       } catch (err) {
