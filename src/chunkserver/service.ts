@@ -152,7 +152,7 @@ export function chunkServerHandlers(deps: ServiceDeps): ChunkServerHandlers {
 
     ApplyWrite: unaryHandler<ApplyWriteRequest__Output, WriteReply>(log, 'ApplyWrite', (req) =>
       admission.track(async () => {
-        allow(req.token, 'write', req.handle, req.version);
+        // Server-only (SERVER_ONLY): the primary checked the client's token (data-server.ts apply).
         const { handle, data, dataId } = resolveWrite(deps, req);
         const serial = checkUint('serial', req.serial);
         const chunkLength = await order.secondary(handle, serial, () =>
