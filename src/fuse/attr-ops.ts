@@ -81,7 +81,9 @@ export function attrOps(ctx: FsContext): Pick<LowLevelOps, 'getattr' | 'setattr'
   async function change(ino: number, changes: SetAttrChanges, cred: Cred): Promise<Attr | undefined> {
     const st = files.stateOf(ino);
     if (st?.foldAttrs(changes, cred)) {
-      st.landSoon();
+      // After this answer is written: the caller (tar, cp -p) goes on with its next call
+      // while the data is being sent, instead of waiting for the send.
+      setImmediate(() => st.landSoon());
       return undefined;
     }
     if (st?.dirty) await st.flushAll();
