@@ -98,8 +98,6 @@ export class ChunkStore {
   /** Clones being written, by handle; aborted when the chunk is deleted meanwhile. */
   private readonly cloning = new Map<number, AbortController>();
   private usedBytes = 0;
-  /** Date.now() of the last chunk read or write begun (the file pool fills while there is none). */
-  private lastIo = 0;
   private pool!: FilePool;
   private readonly writeBehind = new WriteBehind({
     flush: (h) => this.flushBehind(h),
@@ -113,22 +111,13 @@ export class ChunkStore {
     this.chunksDir = join(dataDir, 'chunks');
   }
 
-  /**
-   * Opens (creating if needed) the store in dataDir and loads every chunk's meta. `filePool`:
-   * empty files to keep ready for new chunks (file-pool.ts), created while the store is idle.
-   */
-  static async open(dataDir: string, log: Logger = silentLogger, opts: { filePool?: number } = {}): Promise<ChunkStore> {
+  /** Opens (creating if needed) the store in dataDir and loads every chunk's meta. */
+  static async open(dataDir: string, log: Logger = silentLogger): Promise<ChunkStore> {
     const store = new ChunkStore(dataDir, log);
     await mkdir(store.chunksDir, { recursive: true });
     store.pool = FilePool.open(join(dataDir, 'free'), log);
     await store.scan();
-    if (opts.filePool) store.pool.startFilling(opts.filePool, () => Date.now() - store.lastIo, log);
     return store;
-  }
-
-  /** Empty files ready for new chunks (file-pool.ts). */
-  get filePoolSize(): number {
-    return this.pool.size;
   }
 
   // ------------------------------------------------------------------ paths
@@ -386,7 +375,7 @@ export class ChunkStore {
     checkUint('length', length);
     return this.locks.shared(h, async () => {
       const st = this.need(h, version);
-      st.lastUse = this.lastIo = Date.now();
+      st.lastUse = Date.now();
       if (offset >= st.length || length === 0) return Buffer.alloc(0);
       const end = Math.min(offset + length, st.length);
       const b0 = Math.floor(offset / BLOCK);
@@ -410,7 +399,7 @@ export class ChunkStore {
       if (fresh) st = await this.createInMemory(h, version);
       else if (!st && opts.create) st = await this.create(h, version);
       else st = this.need(h, version);
-      st!.lastUse = this.lastIo = Date.now();
+      st!.lastUse = Date.now();
       if (data.length === 0) {
         if (opts.sync) await this.syncLocked(h);
         return st!.length;
@@ -512,7 +501,7 @@ export class ChunkStore {
         return;
       }
       this.need(h, undefined);
-      st.lastUse = this.lastIo = Date.now();
+      st.lastUse = Date.now();
       if (st.version === newVersion) return;
       if (st.version !== oldVersion) {
         throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, expected ${oldVersion} or ${newVersion}`);
@@ -534,7 +523,7 @@ export class ChunkStore {
       if (st.version > version) {
         throw new GfsError('ESTALE', `chunk ${h} is at version ${st.version}, truncate has older version ${version}`);
       }
-      st.lastUse = this.lastIo = Date.now();
+      st.lastUse = Date.now();
       const cur = st.length;
       const crcs = await this.crcs(h, st);
       const next = new Uint32Array(blockCount(length));
@@ -755,7 +744,6 @@ export class ChunkStore {
   }
 
   async close(): Promise<void> {
-    this.pool.stopFilling();
     for (const ac of this.cloning.values()) ac.abort(new GfsError('EIO', 'chunk store closing'));
     await this.writeBehind.idle();
     await this.files.closeAll();

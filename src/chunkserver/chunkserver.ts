@@ -11,7 +11,6 @@ import { ClientPool, parseAddr, startServer, stopServer } from '../common/rpc.js
 import type { ChunkServerClient } from '../generated/gfs/ChunkServer.js';
 import { Admission } from './admission.js';
 import { ChunkStore } from './chunk-store.js';
-import { FILE_POOL_MAX, FILE_POOL_PREFILL } from './file-pool.js';
 import { CLONE_BYTES_PER_SEC, Cloner, type CloneStats } from './cloner.js';
 import { HEARTBEAT_MS, HeartbeatLoop } from './heartbeat.js';
 import { PUSH_BUFFER_BYTES, PushBuffers } from './push-buffers.js';
@@ -49,8 +48,6 @@ export interface ChunkserverOptions extends ChunkserverSecurityOptions {
   scrubIdleMs?: number; // chunks used more recently are not scrubbed, default SCRUB_IDLE_MS = 10 s
   scrubPassPauseMs?: number; // pause between scrub passes, default SCRUB_PASS_PAUSE_MS = 60 s
   cloneBytesPerSec?: number; // bandwidth of one clone unless the request says, default 64 MiB/s
-  /** Empty files kept ready for new chunks (file-pool.ts), default FILE_POOL_PREFILL; 0 = none. */
-  filePool?: number;
   log?: Logger; // default silentLogger
   /** Status page + /api/status + /metrics + /healthz on this port (0 = ephemeral); absent = none. */
   httpPort?: number;
@@ -103,14 +100,10 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Chunks
     const v = opts[k];
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new GfsError('EINVAL', `bad ${k} ${v}`);
   }
-  const filePool = opts.filePool ?? FILE_POOL_PREFILL;
-  if (!Number.isSafeInteger(filePool) || filePool < 0 || filePool > FILE_POOL_MAX) {
-    throw new GfsError('EINVAL', `filePool must be a file count from 0 to ${FILE_POOL_MAX}, got ${opts.filePool}`);
-  }
 
   const sec = chunkserverSecurity(opts);
   await mkdir(opts.dataDir, { recursive: true });
-  const store = await ChunkStore.open(opts.dataDir, log, { filePool });
+  const store = await ChunkStore.open(opts.dataDir, log);
   const buffers = new PushBuffers(pushBytes);
   const order = new WriteOrder();
   const admission = new Admission();

@@ -10,13 +10,7 @@
 // pointing at an emptied file. Calls on small files are synchronous: each is a syscall or two
 // of directory work, cheaper than a hand-off to the thread pool. Emptying a large file frees
 // its blocks, which is not cheap: that goes to a libuv worker, one file at a time.
-//
-// A new server, or one that has created more chunks than it deleted, has no such files: every
-// new chunk paid for a create on its write's path (at every replica, ~120 us here while three
-// chunkservers, the mount and the master share two cores; `tar -x` of 5,000 small files took
-// 16.5 s instead of 14.2 s). So the pool also creates empty files ahead of need, up to a
-// target, a few at a time and only while the store has no chunk I/O going on (startFilling).
-import { closeSync, mkdirSync, openSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiB } from '../common/limits.js';
@@ -30,22 +24,10 @@ export const FILE_POOL_MAX = 16_384;
  * chunks during `fio` writes stalled every chunkserver's event loop for 0.2-1.3 s.
  */
 export const EMPTY_SYNC_MAX_BYTES = 1 * MiB;
-/** Empty files a chunkserver keeps ready for new chunks (one per new chunk at each replica). */
-export const FILE_POOL_PREFILL = 8192;
-/** Files created per step of a fill: a create of an empty file is some tens of µs. */
-export const FILL_BATCH = 32;
-/** Pause between the steps of a fill (requests that arrive meanwhile wait at most one step). */
-export const FILL_STEP_MS = 5;
-/** A fill waits this long after the store was last busy before its next step. */
-export const FILL_IDLE_MS = 200;
-/** How often a full pool checks whether it has fallen below its target. */
-export const FILL_CHECK_MS = 1000;
 
 export class FilePool {
   private readonly free: number[] = [];
   private next = 1;
-  /** The next step of the fill (startFilling), if one is scheduled. */
-  private filler: NodeJS.Timeout | undefined;
   /** Large files being emptied or removed on a worker, one after another. */
   private emptying: Promise<void> = Promise.resolve();
   /** Of those, the ones that join `free` when emptied (they count against the bound). */
@@ -136,51 +118,6 @@ export class FilePool {
     } catch {
       unlinkQuietly(to);
     }
-  }
-
-  /**
-   * Creates empty files ahead of need until the pool holds `target` (at most its bound), a
-   * batch at a time and only while `busyAgoMs()` (time since the store last did chunk I/O) is
-   * at least FILL_IDLE_MS; fills again whenever takes bring it below the target. A create that
-   * fails (disk full, out of inodes) pauses the fill until the next check. stopFilling() ends it.
-   */
-  startFilling(target: number, busyAgoMs: () => number, log: Logger): void {
-    if (!Number.isSafeInteger(target) || target < 0) throw new RangeError(`file pool target must be a file count >= 0, got ${target}`);
-    this.stopFilling();
-    const goal = Math.min(target, this.max);
-    let failed = false;
-    const step = () => {
-      let delay = FILL_CHECK_MS;
-      if (this.free.length + this.joining < goal) {
-        const ago = busyAgoMs();
-        if (ago < FILL_IDLE_MS) {
-          delay = FILL_IDLE_MS - ago;
-        } else {
-          try {
-            for (let i = 0; i < FILL_BATCH && this.free.length + this.joining < goal; i++) this.createFree();
-            delay = FILL_STEP_MS;
-            failed = false;
-          } catch (err) {
-            if (!failed) log.warn({ dir: this.dir, err: (err as Error).message }, 'file pool: cannot create files ahead; trying again later');
-            failed = true;
-          }
-        }
-      }
-      this.filler = setTimeout(step, delay).unref();
-    };
-    this.filler = setTimeout(step, 0).unref();
-  }
-
-  stopFilling(): void {
-    clearTimeout(this.filler);
-    this.filler = undefined;
-  }
-
-  /** One new empty file in the pool (throws when it cannot be created). */
-  private createFree(): void {
-    const n = this.next++;
-    closeSync(openSync(join(this.dir, String(n)), 'wx', 0o644));
-    this.free.push(n);
   }
 
   /** Resolves once the large files handed over so far are emptied or removed. */

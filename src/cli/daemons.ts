@@ -62,7 +62,6 @@ export interface ChunkserverFlags extends CommonDaemonFlags, SecurityFlags {
   scrubIdleMs?: string;
   scrubPassPauseMs?: string;
   cloneBytesPerSec?: string;
-  filePool?: string;
 }
 
 export function intFlag(name: string, value: string | undefined): number | undefined {
@@ -151,7 +150,6 @@ export async function runChunkserver(f: ChunkserverFlags): Promise<void> {
     scrubIdleMs: intFlag('scrub-idle-ms', f.scrubIdleMs),
     scrubPassPauseMs: intFlag('scrub-pass-pause-ms', f.scrubPassPauseMs),
     cloneBytesPerSec: intFlag('clone-bytes-per-sec', f.cloneBytesPerSec),
-    filePool: intFlag('file-pool', f.filePool),
     log,
     ...chunkserverSecurityFlags(f),
   });

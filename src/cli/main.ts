@@ -83,7 +83,6 @@ program
   .option('--scrub-idle-ms <ms>', 'scrub only chunks unused this long (default 10000)')
   .option('--clone-bytes-per-sec <n>', 'bandwidth of one clone unless the master says (default 64 MiB/s)')
   .option('--scrub-pass-pause-ms <ms>', 'pause between scrubber passes (default 60000)')
-  .option('--file-pool <n>', 'empty files kept ready for new chunks, created while idle (default 8192; 0 = none)')
   .option('--log-file <file>', 'JSON log file (default: stderr)')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
   .option('--http-port <port>', 'status page, /api/status, /metrics, /healthz (0 = any free port)', '0')

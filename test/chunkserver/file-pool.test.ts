@@ -5,8 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.js';
 import { DATA_BASE } from '../../src/chunkserver/chunk-meta.js';
 import { ChunkStore } from '../../src/chunkserver/chunk-store.js';
-import { EMPTY_SYNC_MAX_BYTES, FILL_IDLE_MS, FilePool } from '../../src/chunkserver/file-pool.js';
-import { until } from './helpers.js';
+import { EMPTY_SYNC_MAX_BYTES, FilePool } from '../../src/chunkserver/file-pool.js';
 
 const dirs: string[] = [];
 const stores: ChunkStore[] = [];
@@ -107,54 +106,5 @@ describe('file pool', () => {
     stores.push(again);
     expect(again.report()).toEqual([{ handle: 2, version: 1, length: 19 }]);
     expect((await readFile(again.chunkPath(2))).subarray(DATA_BASE + 10).toString()).toBe('new chunk');
-  });
-
-  it('creates empty files ahead while the store is idle, never while it is busy, and again after takes', async () => {
-    const dir = await tmp();
-    const free = join(dir, 'free');
-    const pool = FilePool.open(free, silentLogger, 100);
-    let busy = true;
-    const warnings: string[] = [];
-    const log = { ...silentLogger, warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as typeof silentLogger;
-    pool.startFilling(150, () => (busy ? 0 : FILL_IDLE_MS), log); // a target past the bound is cut to it
-    try {
-      await new Promise((r) => setTimeout(r, 3 * FILL_IDLE_MS));
-      expect(pool.size).toBe(0); // busy all along: nothing created
-      busy = false;
-      await until(() => pool.size === 100, 'the pool filled to its bound');
-      const names = await readdir(free);
-      expect(names).toHaveLength(100);
-      for (const n of names.slice(0, 5)) expect((await stat(join(free, n))).size).toBe(0);
-
-      const inodes = new Set(await Promise.all(names.map(async (n) => (await stat(join(free, n))).ino)));
-      for (let i = 0; i < 40; i++) expect(pool.take(join(dir, `c${i}`))).toBe(true);
-      expect(inodes.has((await stat(join(dir, 'c0'))).ino)).toBe(true); // a rename, not a create
-      await until(() => pool.size === 100, 'the pool filled again after takes');
-      expect(warnings).toEqual([]);
-
-      // A create that fails (here: the directory is gone) pauses the fill with one warning.
-      pool.stopFilling();
-      for (let i = 40; i < 50; i++) pool.take(join(dir, `c${i}`));
-      await rm(free, { recursive: true });
-      pool.startFilling(100, () => FILL_IDLE_MS, log);
-      await until(() => warnings.length > 0, 'a warning about the failed create');
-      expect(warnings).toHaveLength(1);
-    } finally {
-      pool.stopFilling();
-    }
-    expect(() => pool.startFilling(-1, () => 0, log)).toThrow(RangeError);
-  });
-
-  it('chunk store: a new chunk takes a file the store created ahead', async () => {
-    const dir = await tmp();
-    const store = await ChunkStore.open(dir, silentLogger, { filePool: 8 });
-    stores.push(store);
-    const free = join(dir, 'free');
-    await until(() => store.filePoolSize === 8, 'the store filled its pool');
-    const inodes = new Set(await Promise.all((await readdir(free)).map(async (n) => (await stat(join(free, n))).ino)));
-    await store.write(5, 1, 0, Buffer.from('small file'), { create: true, sync: true });
-    expect(inodes.has((await stat(store.chunkPath(5))).ino)).toBe(true);
-    expect((await store.read(5, 1, 0, 100)).toString()).toBe('small file');
-    await until(() => store.filePoolSize === 8, 'the store refilled its pool once idle');
   });
 });
