@@ -1,6 +1,7 @@
 // What every data call of a chunkserver checks before it touches a chunk, whether it came over
-// gRPC (service.ts) or the data channel (data-server.ts): the chunk access token, the numbers
-// of the request, and that a write carries exactly the bytes it announces.
+// gRPC (service.ts) or the data channel (data-server.ts): the chunk access token (not on a
+// secondary's apply: the primary checked it), the numbers of the request, and that a write
+// carries exactly the bytes it announces.
 import type { TokenVerifier } from '../common/chunk-token.js';
 import { GfsError } from '../common/errors.js';
 import { countBytes } from '../common/metrics.js';

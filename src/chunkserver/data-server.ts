@@ -1,7 +1,8 @@
 // The chunkserver's side of the data channel (common/data-frame.ts): reads, writes at the
 // primary, applies at secondaries and syncs, over plain TCP (or TLS) on a port of its own.
 // Every connection starts with a Hello proving the cluster credential; Apply is for servers
-// only. Each request gets the checks of its gRPC twin (chunk-access.ts: numbers, token).
+// only. Each request gets the checks of its gRPC twin (chunk-access.ts: numbers, token; an
+// Apply's token is the primary's to check).
 //
 // Writes are pipelined: the primary numbers a write, queues it on its own disk and sends it to
 // each secondary on that secondary's single ordered connection, without waiting for earlier

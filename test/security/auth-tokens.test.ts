@@ -10,11 +10,14 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GfsClient } from '../../src/client/client.js';
-import { clientChannel } from '../../src/common/auth.js';
+import { authValue, clientChannel } from '../../src/common/auth.js';
 import { signToken } from '../../src/common/chunk-token.js';
 import { clientKeysOf, keysOf, readCredential, serverKeys } from '../../src/common/cluster-secret.js';
 import { ERRNO_METADATA_KEY, GfsError } from '../../src/common/errors.js';
 import { CHANNEL_OPTIONS } from '../../src/common/grpc-options.js';
+import { applyCodec } from '../../src/common/data-codec.js';
+import { DataConn } from '../../src/common/data-conn.js';
+import { Kind } from '../../src/common/data-frame.js';
 import { proto } from '../../src/common/proto.js';
 import type { ChunkInfo__Output, GetChunksReply__Output } from '../../src/generated/gfs/index.js';
 import { CLI, startProcCluster, waitFor, type ProcCluster } from '../helpers/proc-cluster.js';
@@ -263,6 +266,22 @@ describe('chunk access tokens', () => {
     });
     expect(pushed?.code).toBe(grpc.status.PERMISSION_DENIED);
 
+    expect((await client.readFile('/data')).equals(original)).toBe(true);
+  });
+
+  it('refuses an Apply on the data channel from a client, even with a valid write token', async () => {
+    // A secondary trusts the primary's token check, so the caller's role is Apply's only guard.
+    const secondary = info.replicas.find((x) => x.addr !== primaryAddr)!;
+    expect(secondary.dataAddr).not.toBe('');
+    const conn = await DataConn.open(secondary.dataAddr, { auth: authValue({ keys: clientKeysOf(readCredential(c.clientKeyFile)) }) });
+    try {
+      const header = applyCodec.encode({ handle: Number(info.handle), version: Number(info.version), offset: 0, length: 4, serial: 1, sync: false, token: info.token });
+      const err = await conn.request(Kind.Apply, header, Buffer.from('EVIL'), 5_000, 'Apply as a client').then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(GfsError);
+      expect([(err as GfsError).code, (err as GfsError).message]).toEqual(['EACCES', expect.stringMatching(/only the master and chunkservers/)]);
+    } finally {
+      conn.close();
+    }
     expect((await client.readFile('/data')).equals(original)).toBe(true);
   });
 
